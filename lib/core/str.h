@@ -18,7 +18,7 @@ int str_printf(char *dst, size_t dstsz, const char *fmt, ...) __attribute__((for
 /* Heap-allocating printf; NULL on ENOMEM. */
 char *str_dup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Strict decimal integer: optional '-' (and '+' only when allow_plus), digits only, no
+/* Strict decimal integer: optional '-', digits only (no '+'), no
  * whitespace, no trailing bytes, value within [min, max]. Returns 0, or -1 with errno EINVAL
  * (not a number) or ERANGE (out of range). */
 int str_to_int64(const char *s, int64_t min, int64_t max, int64_t *out);
