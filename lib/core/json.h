@@ -12,12 +12,7 @@
 
 #define JSON_MAX_DEPTH 32
 
-static inline void json_decrefp(json_t **j)
-{
-        if (*j)
-                json_decref(*j);
-        *j = NULL;
-}
+/* jansson (>= 2.9) provides json_decrefp(): decref and NULL. */
 #define _cleanup_json_ __attribute__((cleanup(json_decrefp)))
 
 /* Parses len bytes (need not be NUL-terminated). Refuses duplicate keys, nesting deeper than
