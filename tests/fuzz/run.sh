@@ -9,7 +9,7 @@ work="$here/corpus-run"
 status=0
 found=0
 for exe in "$build"/tests/fuzz/fuzz_*; do
-        [ -x "$exe" ] || continue
+        [ -f "$exe" ] && [ -x "$exe" ] || continue
         found=$((found + 1))
         name=$(basename "$exe")
         target=${name#fuzz_}
@@ -24,7 +24,7 @@ for exe in "$build"/tests/fuzz/fuzz_*; do
                 tail -40 "$work/$target.log"
                 status=1
         else
-                grep -E '^stat::number_of_executed_runs' "$work/$target.log" | sed "s/^/fuzz: $name /" || true
+                grep -E '^stat::number_of_executed_(runs|units)' "$work/$target.log" | sed "s/^/fuzz: $name /" || true
         fi
 done
 if [ "$found" -eq 0 ]; then
