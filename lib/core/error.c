@@ -45,25 +45,40 @@ int err_errno(err_t *err, int errnum, const char *fmt, ...)
         return -1;
 }
 
+/* Appends n bytes of src at *pos, never past cap-1, keeping dst NUL-terminated. */
+static void msg_append(char *dst, size_t cap, size_t *pos, const char *src, size_t n)
+{
+        size_t room = cap - 1 - *pos;
+        if (n > room)
+                n = room;
+        memcpy(dst + *pos, src, n);
+        *pos += n;
+        dst[*pos] = '\0';
+}
+
 int err_wrap(err_t *err, const char *fmt, ...)
 {
         char prefix[ERR_MSG_MAX];
         char old[ERR_MSG_MAX];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(prefix, sizeof(prefix), fmt, ap);
+        int w = vsnprintf(prefix, sizeof(prefix), fmt, ap);
         va_end(ap);
+        if (w < 0)
+                prefix[0] = '\0';
+        size_t pos = 0;
         if (!err->code) {
                 /* Wrapping an empty error is a programming slip; keep what we know. */
                 err->code = ERR_INTERNAL;
-                int n = snprintf(err->msg, sizeof(err->msg), "%s", prefix);
-                (void)n;
+                msg_append(err->msg, sizeof(err->msg), &pos, prefix, strlen(prefix));
                 return -1;
         }
         memcpy(old, err->msg, sizeof(old));
-        /* truncation is the intended bound here */
-        int n = snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old);
-        (void)n;
+        old[sizeof(old) - 1] = '\0';
+        /* the message is bounded: the cause's tail is what gets cut */
+        msg_append(err->msg, sizeof(err->msg), &pos, prefix, strlen(prefix));
+        msg_append(err->msg, sizeof(err->msg), &pos, ": ", 2);
+        msg_append(err->msg, sizeof(err->msg), &pos, old, strlen(old));
         return -1;
 }
 

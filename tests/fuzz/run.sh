@@ -5,7 +5,7 @@ set -eu
 build=${1:?usage: run.sh BUILD_DIR [SECONDS]}
 secs=${2:-30}
 here=$(cd "$(dirname "$0")" && pwd)
-work="$here/corpus-run"
+work="$here/corpus-run/$(basename "$build")"
 status=0
 found=0
 for exe in "$build"/tests/fuzz/fuzz_*; do
