@@ -36,6 +36,8 @@ def run_one(t, verbose):
         out = p.stdout.decode("utf-8", "replace")
         err = p.stderr.decode("utf-8", "replace")
         rc = p.returncode
+    except OSError as e:
+        out, err, rc = "", f"cannot run {t['cmd'][0]}: {e}", -1
     except subprocess.TimeoutExpired as e:
         out = (e.stdout or b"").decode("utf-8", "replace")
         err = (e.stderr or b"").decode("utf-8", "replace") + f"\n(timed out after {timeout}s)"

@@ -317,7 +317,7 @@ static uint64_t next_rand(uint64_t *s)
 static void round_trip_lengths(bool url)
 {
         uint64_t seed = 0x9e3779b97f4a7c15ULL;
-        uint8_t in[300];
+        uint8_t in[300] = { 0 };
         for (size_t len = 0; len <= sizeof(in); len++) {
                 for (size_t i = 0; i < len; i++)
                         in[i] = (uint8_t)next_rand(&seed);
