@@ -530,6 +530,81 @@ static void test_renew_lease_only_while_running(void **state)
         ms_directive_clear(&d);
 }
 
+static void test_force_lease_expiry_moves_expiry_of_leased(void **state)
+{
+        fx *f = *state;
+        err_t err = ERR_INIT;
+        char id[MS_ID_SIZE];
+        new_directive(f, MS_DIRECTIVE_QUEUED, T0, id);
+        assert_int_equal(ms_directive_lease(f->s, id, f->territory, T0 + 300000, T0, NULL, &err),
+                         0);
+        bool changed = false;
+        assert_int_equal(ms_directive_force_lease_expiry(f->s, id, T0 - 60000, T0 + 5, &changed,
+                                                         &err), 0);
+        assert_true(changed);
+        ms_directive d;
+        assert_int_equal(ms_directive_get(f->s, id, &d, &err), 0);
+        assert_int_equal(d.state, MS_DIRECTIVE_LEASED);
+        assert_int_equal(d.lease_expires_at, T0 - 60000);
+        assert_int_equal(d.updated_at, T0 + 5);
+        ms_directive_clear(&d);
+        /* the reaper's candidate list now sees it */
+        ms_directive_array l = { 0 };
+        assert_int_equal(ms_directive_list_expired_leases(f->s, T0 + 5, 10, &l, &err), 0);
+        assert_int_equal(l.n, 1);
+        assert_string_equal(l.items[0].id, id);
+        ms_directive_array_clear(&l);
+}
+
+static void test_force_lease_expiry_moves_expiry_of_running(void **state)
+{
+        fx *f = *state;
+        err_t err = ERR_INIT;
+        char id[MS_ID_SIZE];
+        running_directive(f, T0, id);
+        bool changed = false;
+        assert_int_equal(ms_directive_force_lease_expiry(f->s, id, T0 - 1, T0 + 5, &changed,
+                                                         &err), 0);
+        assert_true(changed);
+        ms_directive d;
+        assert_int_equal(ms_directive_get(f->s, id, &d, &err), 0);
+        assert_int_equal(d.state, MS_DIRECTIVE_RUNNING);
+        assert_int_equal(d.lease_expires_at, T0 - 1);
+        ms_directive_clear(&d);
+}
+
+static void test_force_lease_expiry_guarded_on_state(void **state)
+{
+        fx *f = *state;
+        err_t err = ERR_INIT;
+        char id[MS_ID_SIZE];
+        new_directive(f, MS_DIRECTIVE_QUEUED, T0, id);
+        bool changed = true;
+        assert_int_equal(ms_directive_force_lease_expiry(f->s, id, T0 - 1, T0 + 5, &changed,
+                                                         &err), 0);
+        assert_false(changed);
+        ms_directive d;
+        assert_int_equal(ms_directive_get(f->s, id, &d, &err), 0);
+        assert_int_equal(d.lease_expires_at, 0);
+        assert_int_equal(d.updated_at, T0);
+        ms_directive_clear(&d);
+}
+
+static void test_force_lease_expiry_unknown_directive_not_found(void **state)
+{
+        fx *f = *state;
+        err_t err = ERR_INIT;
+        bool changed = true;
+        assert_int_equal(ms_directive_force_lease_expiry(f->s,
+                                                         "01890000-0000-7000-8000-000000000000",
+                                                         T0, T0, &changed, &err), -1);
+        assert_true(code_is(&err, ERR_NOT_FOUND));
+        assert_false(changed);
+        err_clear(&err);
+        assert_int_equal(ms_directive_force_lease_expiry(f->s, "../x", T0, T0, NULL, &err), -1);
+        assert_true(code_is(&err, ERR_NOT_FOUND));
+}
+
 static void test_approve_sets_approver(void **state)
 {
         fx *f = *state;
@@ -1216,6 +1291,10 @@ int main(void)
                 T(test_list_expired_leases_oldest_first),
                 T(test_list_claimable_filters_profile_and_account),
                 T(test_renew_lease_only_while_running),
+                T(test_force_lease_expiry_moves_expiry_of_leased),
+                T(test_force_lease_expiry_moves_expiry_of_running),
+                T(test_force_lease_expiry_guarded_on_state),
+                T(test_force_lease_expiry_unknown_directive_not_found),
                 T(test_approve_sets_approver),
                 T(test_request_cancel_sets_flag_once),
                 T(test_fill_versions_only_where_null),

@@ -468,6 +468,11 @@ int ms_directive_expire_lease(ms_store *s, const char *id, int64_t expired_befor
 /* §3.2.5: while running, lease_expires_at = lease_expires_at, last_heartbeat_at = now. */
 int ms_directive_renew_lease(ms_store *s, const char *id, int64_t lease_expires_at,
                              int64_t now, bool *changed, err_t *err);
+/* Operator/test tool (`mothership admin lease expire`): sets lease_expires_at of a leased or
+ * running directive (typically into the past, so the reaper or the offline job acts on it).
+ * Guarded on the state; other states leave *changed false. */
+int ms_directive_force_lease_expiry(ms_store *s, const char *id, int64_t lease_expires_at,
+                                    int64_t now, bool *changed, err_t *err);
 /* §2.1 approve: awaiting_approval -> queued, approved_by_user_id set. */
 int ms_directive_approve(ms_store *s, const char *id, const char *approver_user_id,
                          int64_t now, bool *changed, err_t *err);

@@ -523,6 +523,28 @@ int ms_directive_renew_lease(ms_store *s, const char *id, int64_t lease_expires_
         return guarded_update(c, st, id, changed, err, "renew lease");
 }
 
+static const char sql_directive_force_expiry[] =
+        "UPDATE conduits_directives SET lease_expires_at = ?2, updated_at = ?3 "
+        "WHERE id = ?1 AND state IN ('leased', 'running')";
+
+int ms_directive_force_lease_expiry(ms_store *s, const char *id, int64_t lease_expires_at,
+                                    int64_t now, bool *changed, err_t *err)
+{
+        if (changed)
+                *changed = false;
+        if (!ms_id_ok(id))
+                return ms_not_found(err, "directive", id);
+        ms_conn *c = ms_conn_get(s, err);
+        if (!c)
+                return -1;
+        _cleanup_stmt_ sqlite3_stmt *st = db_prepare(c, sql_directive_force_expiry, err);
+        if (!st || db_bind_text(c, st, 1, id, err) < 0 ||
+            db_bind_time(c, st, 2, lease_expires_at, err) < 0 ||
+            db_bind_time(c, st, 3, ms_now(now), err) < 0)
+                return -1;
+        return guarded_update(c, st, id, changed, err, "force lease expiry");
+}
+
 static const char sql_directive_approve[] =
         "UPDATE conduits_directives SET state = 'queued', approved_by_user_id = ?2, "
         "updated_at = ?3 WHERE id = ?1 AND state = 'awaiting_approval'";

@@ -1,0 +1,146 @@
+/* domain/auth.c — see auth.h. */
+#include "domain/auth.h"
+
+#include <ctype.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/jwt.h"
+#include "core/log.h"
+#include "core/str.h"
+#include "core/uuid.h"
+#include "domain/api.h"
+
+static bool peer_is_trusted_proxy(const ms_app *app, const char *peer)
+{
+        for (size_t i = 0; i < app->cfg.ntrusted_proxies; i++)
+                if (strcmp(app->cfg.trusted_proxies[i], peer) == 0)
+                        return true;
+        return false;
+}
+
+/* spec §3.1.1 step 1: trimmed, lower-cased, every ':' removed. */
+static bool normalise_fingerprint(const char *in, char out[MS_SHA256_HEX_SIZE])
+{
+        size_t n = 0;
+        for (const char *p = in; *p; p++) {
+                if (*p == ':' || isspace((unsigned char)*p))
+                        continue;
+                if (!isxdigit((unsigned char)*p) || n >= MS_SHA256_HEX_SIZE - 1)
+                        return false;
+                out[n++] = (char)tolower((unsigned char)*p);
+        }
+        out[n] = '\0';
+        return n == MS_SHA256_HEX_SIZE - 1;
+}
+
+/* Finds the territory; 0 found, -1 not (with a reason for the 401). */
+static int identify(ms_app *app, ms_http_req *req, ms_territory *out, const char **why,
+                    err_t *err)
+{
+        ms_territory_auth mode = app->cfg.territory_auth;
+        const char *fp_raw = ms_http_req_header(req, app->cfg.fingerprint_header);
+        if (mode != MS_TAUTH_HEADER && fp_raw && *fp_raw) {
+                char fp[MS_SHA256_HEX_SIZE];
+                /* A fingerprint header is only as good as the proxy that set it. */
+                if (!peer_is_trusted_proxy(app, ms_http_req_peer(req))) {
+                        *why = "fingerprint header from an untrusted peer";
+                } else if (normalise_fingerprint(fp_raw, fp) &&
+                           ms_territory_get_by_fingerprint(app->store, fp, out, err) == 0) {
+                        return 0;
+                }
+        }
+        if (mode != MS_TAUTH_PROXY_HEADER) {
+                const char *id = ms_http_req_header(req, "X-Nexus-Territory-Id");
+                if (id && *id && uuid_is_valid(id) &&
+                    ms_territory_get(app->store, id, out, err) == 0)
+                        return 0;
+        }
+        if (!*why)
+                *why = mode == MS_TAUTH_PROXY_HEADER
+                               ? "missing or unknown client certificate fingerprint"
+                               : "missing territory identity";
+        return -1;
+}
+
+int ms_auth_territory(ms_app *app, ms_http_req *req, ms_territory *out)
+{
+        err_t err = ERR_INIT;
+        const char *why = "";
+        int found = identify(app, req, out, &why, &err);
+        if (err_is_set(&err) && err.code && strcmp(err.code, ERR_NOT_FOUND) != 0) {
+                ms_territory_clear(out);
+                return api_store_error(req, &err);
+        }
+        /* spec §3.1.4, keyed by identity or peer (never a client-chosen header) */
+        int rl = ms_http_rate_limit(req, found == 0 ? out->id : ms_http_req_peer(req));
+        if (rl != 0) {
+                ms_territory_clear(out);
+                return rl;
+        }
+        if (found < 0) {
+                ms_territory_clear(out);
+                return ms_http_respond_error(req, 401, "unauthorized", "%s", why);
+        }
+        if (out->status == MS_TERRITORY_DECOMMISSIONED) {
+                ms_territory_clear(out);
+                return ms_http_respond_error(req, 403, "forbidden", "territory is decommissioned");
+        }
+        return 0;
+}
+
+int ms_auth_directive(ms_app *app, ms_http_req *req, const ms_territory *t, ms_directive *out)
+{
+        const char *h = ms_http_req_header(req, "Authorization");
+        if (!h || strncmp(h, "Bearer ", 7) != 0 || !h[7])
+                return ms_http_respond_error(req, 401, "unauthorized", "missing directive token");
+        err_t err = ERR_INIT;
+        jwt_claims c;
+        int64_t now_s = clock_now_ms() / 1000;
+        if (jwt_verify_hs256(h + 7, app->jwt_key, app->jwt_key_len, now_s, 0, &c, &err) < 0) {
+                if (err.code && strcmp(err.code, ERR_EXPIRED) == 0)
+                        return ms_http_respond_error(req, 401, "unauthorized",
+                                                     "directive token expired");
+                return ms_http_respond_error(req, 401, "unauthorized",
+                                             "Invalid directive token: %s", err.msg);
+        }
+        if (strcmp(c.tid, t->id) != 0)
+                return ms_http_respond_error(req, 403, "forbidden",
+                                             "directive token territory mismatch");
+        /* Recommended in spec §3.1.2: the path id must be the token's directive. */
+        const char *path_id = ms_http_req_param(req, "id");
+        if (path_id && strcmp(path_id, c.sub) != 0)
+                return ms_http_respond_error(req, 403, "forbidden",
+                                             "directive token does not match the path");
+        if (ms_directive_get(app->store, c.sub, out, &err) < 0) {
+                if (err.code && strcmp(err.code, ERR_NOT_FOUND) == 0)
+                        return ms_http_respond_error(req, 404, "not_found", "directive not found");
+                return api_store_error(req, &err);
+        }
+        if (strcmp(out->territory_id, t->id) != 0) {
+                ms_directive_clear(out);
+                return ms_http_respond_error(req, 403, "forbidden", "territory mismatch");
+        }
+        return 0;
+}
+
+int ms_auth_user(ms_app *app, ms_http_req *req, ms_user *out)
+{
+        const char *h = ms_http_req_header(req, "Authorization");
+        if (!h || strncmp(h, "Bearer ", 7) != 0 || !h[7])
+                return ms_http_respond_error(req, 401, "unauthorized",
+                                             "Authorization: Bearer <api token> required");
+        err_t err = ERR_INIT;
+        if (ms_api_token_authenticate(app->store, h + 7, MS_NOW, out, NULL, &err) < 0) {
+                if (err.code && (strcmp(err.code, ERR_UNAUTHORIZED) == 0 ||
+                                 strcmp(err.code, ERR_NOT_FOUND) == 0))
+                        return ms_http_respond_error(req, 401, "unauthorized",
+                                                     "unknown or revoked API token");
+                return api_store_error(req, &err);
+        }
+        if (!out->account_id[0]) {
+                ms_user_clear(out);
+                return ms_http_respond_error(req, 401, "unauthorized", "user has no account");
+        }
+        return 0;
+}
