@@ -155,7 +155,7 @@ int ms_app_routes(ms_app *app, err_t *err)
                                                    &ms_ratelimit_rule_directive_reports, err);
 }
 
-static int collect_directives(void *ctx, ms_metrics_sink *sink)
+static int collect_directives(void *ctx, metrics_sink *sink)
 {
         ms_app *app = ctx;
         int64_t counts[MS_DIRECTIVE_STATE_COUNT] = { 0 };
@@ -164,19 +164,19 @@ static int collect_directives(void *ctx, ms_metrics_sink *sink)
                 return -1;
         for (int st = 0; st < MS_DIRECTIVE_STATE_COUNT; st++) {
                 const char *v[] = { ms_directive_state_name((ms_directive_state)st) };
-                ms_metrics_sink_emit(sink, v, (double)counts[st]);
+                metrics_sink_emit(sink, v, (double)counts[st]);
         }
         return 0;
 }
 
-static int collect_leases(void *ctx, ms_metrics_sink *sink)
+static int collect_leases(void *ctx, metrics_sink *sink)
 {
         ms_app *app = ctx;
         int64_t counts[MS_DIRECTIVE_STATE_COUNT] = { 0 };
         err_t err = ERR_INIT;
         if (ms_directive_count_by_state(app->store, counts, &err) < 0)
                 return -1;
-        return ms_metrics_sink_emit(sink, NULL,
+        return metrics_sink_emit(sink, NULL,
                                     (double)(counts[MS_DIRECTIVE_LEASED] +
                                              counts[MS_DIRECTIVE_RUNNING]));
 }
@@ -184,18 +184,18 @@ static int collect_leases(void *ctx, ms_metrics_sink *sink)
 int ms_app_metrics(ms_app *app, err_t *err)
 {
         const char *state_label[] = { "state" };
-        if (ms_metrics_gauge_func(app->metrics, "conduits_directives",
+        if (metrics_gauge_func(app->metrics, "conduits_directives",
                                   "Directives by state.", 1, state_label, collect_directives, app,
                                   err) < 0 ||
-            ms_metrics_gauge_func(app->metrics, "conduits_leases_active",
+            metrics_gauge_func(app->metrics, "conduits_leases_active",
                                   "Directives leased or running (holding a lease).", 0, NULL,
                                   collect_leases, app, err) < 0)
                 return -1;
-        app->audit_failures = ms_metrics_counter(app->metrics,
+        app->audit_failures = metrics_counter(app->metrics,
                                                  "conduits_audit_write_failures_total",
                                                  "Audit events that could not be written.", 0,
                                                  NULL, err);
-        app->leases_granted = ms_metrics_counter(app->metrics, "conduits_leases_granted_total",
+        app->leases_granted = metrics_counter(app->metrics, "conduits_leases_granted_total",
                                                  "Leases handed to territories.", 0, NULL, err);
         return app->audit_failures && app->leases_granted ? 0 : -1;
 }

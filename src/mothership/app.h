@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
-#include "http/metrics.h"
+#include "core/metrics.h"
 #include "http/ratelimit.h"
 #include "http/router.h"
 #include "http/server.h"
@@ -67,13 +67,13 @@ typedef struct ms_app {
         ms_store *store;
         ms_http_router *router;
         ms_http_server *http;
-        ms_metrics *metrics;
+        metrics_reg *metrics;
         ms_ratelimit *ratelimit;
         uint8_t jwt_key[64];
         size_t jwt_key_len;
         int64_t started_at_ms;                  /* wall clock at start (offline grace) */
-        ms_metric *audit_failures;              /* counter */
-        ms_metric *leases_granted;              /* counter */
+        metric *audit_failures;              /* counter */
+        metric *leases_granted;              /* counter */
         atomic_bool ready;
 } ms_app;
 

@@ -85,7 +85,7 @@ static void app_teardown(ms_app *app)
         app->router = NULL;
         ms_ratelimit_free(app->ratelimit);
         app->ratelimit = NULL;
-        ms_metrics_free(app->metrics);
+        metrics_free(app->metrics);
         app->metrics = NULL;
         ms_store_close(app->store);
         app->store = NULL;
@@ -97,7 +97,7 @@ static int serve_start(ms_app *app, ms_http_health *health, ms_scheduler **sched
                 return err_wrap(err, "open store in %s", app->cfg.data_dir);
         if (ms_app_load_jwt_key(app, err) < 0)
                 return err_wrap(err, "directive-token key");
-        app->metrics = ms_metrics_new();
+        app->metrics = metrics_new();
         if (!app->metrics)
                 return err_setc(err, ERR_INTERNAL, "out of memory (metrics)");
         if (ms_app_metrics(app, err) < 0)

@@ -16,7 +16,7 @@
 
 static ms_http_server *srv;
 static ms_http_router *router;
-static ms_metrics *metrics;
+static metrics_reg *metrics;
 static ms_http_health health;
 static uint16_t port;
 static _Atomic bool ready_flag;
@@ -31,10 +31,10 @@ static bool ready_cb(void *ctx, char *detail, size_t detailsz)
         return false;
 }
 
-static int collect_leases(void *ctx, ms_metrics_sink *sink)
+static int collect_leases(void *ctx, metrics_sink *sink)
 {
         (void)ctx;
-        return ms_metrics_sink_emit(sink, NULL, atomic_load(&leases_active));
+        return metrics_sink_emit(sink, NULL, atomic_load(&leases_active));
 }
 
 static int h_ok(ms_http_req *req, void *ctx)
@@ -48,7 +48,7 @@ static int setup(void **state)
 {
         (void)state;
         router = ms_http_router_new();
-        metrics = ms_metrics_new();
+        metrics = metrics_new();
         err_t err = ERR_INIT;
         health = (ms_http_health){ .metrics = metrics, .ready = ready_cb };
         atomic_store(&ready_flag, true);
@@ -57,7 +57,7 @@ static int setup(void **state)
         ms_http_route r = { .method = "GET", .pattern = "/things/{id}", .handler = h_ok };
         if (ms_http_router_add(router, &r, &err) < 0)
                 return -1;
-        if (ms_metrics_gauge_func(metrics, "conduits_leases_active", "Leases held.", 0, NULL,
+        if (metrics_gauge_func(metrics, "conduits_leases_active", "Leases held.", 0, NULL,
                                   collect_leases, NULL, &err) < 0)
                 return -1;
         ms_http_server_config cfg = { .host = "127.0.0.1", .router = router,
@@ -77,7 +77,7 @@ static int teardown(void **state)
         srv = NULL;
         ms_http_router_free(router);
         router = NULL;
-        ms_metrics_free(metrics);
+        metrics_free(metrics);
         metrics = NULL;
         return 0;
 }

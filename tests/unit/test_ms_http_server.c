@@ -25,7 +25,7 @@
 static ms_http_server *srv;
 static ms_http_router *router;
 static ms_ratelimit *rl;
-static ms_metrics *metrics;
+static metrics_reg *metrics;
 static uint16_t port;
 static _Atomic int64_t fake_now_ms;
 static _Atomic int done_hooks;
@@ -269,7 +269,7 @@ static int start_with(int64_t park_max_ms, size_t max_parked)
 {
         router = make_router();
         rl = ms_ratelimit_new(0);
-        metrics = ms_metrics_new();
+        metrics = metrics_new();
         atomic_store(&fake_now_ms, 1700000000000LL - (1700000000000LL % 60000));
         ms_ratelimit_set_clock(rl, fake_clock, NULL);
         ms_http_server_config cfg = {
@@ -303,7 +303,7 @@ static int teardown(void **state)
         router = NULL;
         ms_ratelimit_free(rl);
         rl = NULL;
-        ms_metrics_free(metrics);
+        metrics_free(metrics);
         metrics = NULL;
         return 0;
 }

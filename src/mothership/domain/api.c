@@ -174,7 +174,7 @@ void api_audit(ms_app *app, const ms_audit_new *ev, int64_t now)
         if (ms_audit_event_insert(app->store, ev, now, id, &err) == 0)
                 return;
         if (app->audit_failures)
-                ms_metric_inc(app->audit_failures, NULL, 1);
+                metric_inc(app->audit_failures, NULL, 1);
         log_error("audit write failed", LOG_STR("event_type", ev->event_type),
                   LOG_STR("directive_id", ev->directive_id ? ev->directive_id : ""),
                   LOG_ERR(&err));

@@ -174,7 +174,7 @@ static int poll_respond(ms_http_req *req, poll_ctx *pc)
                 return api_store_error(req, &err);
         size_t n = json_array_size(pc->leases);
         if (n && pc->app->leases_granted)
-                ms_metric_inc(pc->app->leases_granted, NULL, n);
+                metric_inc(pc->app->leases_granted, NULL, n);
         return ms_http_respond_json(req, 200,
                                     json_pack("{s:O, s:i, s:i}", "directives", pc->leases,
                                               "lease_ttl_seconds", MS_LEASE_TTL_S,
@@ -273,7 +273,7 @@ int ms_h_polls(ms_http_req *req, void *vapp)
                                 return MS_HTTP_PARKED;
                         /* found work at once: answering cancels the park */
                         if (app->leases_granted)
-                                ms_metric_inc(app->leases_granted, NULL,
+                                metric_inc(app->leases_granted, NULL,
                                               json_array_size(pc->leases));
                         return ms_http_respond_json(
                                 req, 200,

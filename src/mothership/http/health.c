@@ -39,7 +39,7 @@ static int metrics_handler(ms_http_req *req, void *ctx)
         const ms_http_health *h = ctx;
         buf out = BUF_INIT(MS_HTTP_METRICS_MAX);
         err_t err = ERR_INIT;
-        if (h->metrics && ms_metrics_render(h->metrics, &out, &err) < 0) {
+        if (h->metrics && metrics_render(h->metrics, &out, &err) < 0) {
                 buf_free(&out);
                 log_error("metrics render failed", LOG_ERR(&err));
                 return ms_http_respond_error(req, 500, ERR_INTERNAL, "metrics unavailable");

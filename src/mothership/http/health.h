@@ -12,7 +12,7 @@
 #include <stddef.h>
 
 #include "core/error.h"
-#include "http/metrics.h"
+#include "core/metrics.h"
 #include "http/router.h"
 
 #define MS_HTTP_UP_BODY "<!DOCTYPE html><html><body style=\"background-color: green\"></body></html>"
@@ -24,7 +24,7 @@
 typedef bool (*ms_http_ready_fn)(void *ctx, char *detail, size_t detailsz);
 
 typedef struct ms_http_health {
-        ms_metrics *metrics;       /* NULL: /metrics answers an empty page */
+        metrics_reg *metrics;       /* NULL: /metrics answers an empty page */
         ms_http_ready_fn ready;    /* NULL: always ready */
         void *ready_ctx;
 } ms_http_health;

@@ -34,11 +34,11 @@ static void record(ms_http_req *req, unsigned status)
                 char st[16];
                 (void)snprintf(st, sizeof(st), "%u", status);
                 const char *vals[] = { req->route_label, method_label(req->method), st };
-                (void)ms_metric_inc(s->m_requests, vals, 1);
+                (void)metric_inc(s->m_requests, vals, 1);
         }
         if (s->m_duration) {
                 const char *vals[] = { req->route_label };
-                (void)ms_metric_observe(s->m_duration, vals, (double)elapsed / 1000.0);
+                (void)metric_observe(s->m_duration, vals, (double)elapsed / 1000.0);
         }
         if (log_enabled(LOG_LEVEL_DEBUG))
                 log_debug("http request", LOG_STR("method", req->method),

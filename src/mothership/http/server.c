@@ -460,16 +460,16 @@ int ms_http_server_start(const ms_http_server_config *cfg, ms_http_server **out,
         if (s->metrics) {
                 static const char *const req_labels[] = { "route", "method", "status" };
                 static const char *const dur_labels[] = { "route" };
-                s->m_requests = ms_metrics_counter(s->metrics, "http_requests_total",
+                s->m_requests = metrics_counter(s->metrics, "http_requests_total",
                                                    "HTTP requests answered, by route, method "
                                                    "and status.", 3, req_labels, err);
                 if (!s->m_requests)
                         goto fail;
-                s->m_duration = ms_metrics_histogram(s->metrics, "http_request_duration_seconds",
+                s->m_duration = metrics_histogram(s->metrics, "http_request_duration_seconds",
                                                      "Time from request headers to response "
                                                      "queued, by route.", 1, dur_labels,
-                                                     ms_metrics_latency_buckets,
-                                                     ms_metrics_latency_nbuckets, err);
+                                                     metrics_latency_buckets,
+                                                     metrics_latency_nbuckets, err);
                 if (!s->m_duration)
                         goto fail;
         }

@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
-#include "http/metrics.h"
+#include "core/metrics.h"
 #include "http/ratelimit.h"
 #include "http/router.h"
 
@@ -54,7 +54,7 @@ typedef struct ms_http_server_config {
         size_t max_parked;               /* 0 = MS_HTTP_DEFAULT_MAX_PARKED */
         int64_t shutdown_grace_ms;       /* how long stop waits for running requests; 0 = default */
         const ms_http_router *router;    /* required; not owned, must outlive the server */
-        ms_metrics *metrics;             /* optional; not owned */
+        metrics_reg *metrics;             /* optional; not owned */
         ms_ratelimit *ratelimit;         /* required when any route has a rate rule; not owned */
 } ms_http_server_config;
 

@@ -96,9 +96,9 @@ struct ms_http_server {
         struct MHD_Daemon *daemon;
         const ms_http_router *router;
         ms_ratelimit *ratelimit;
-        ms_metrics *metrics;
-        ms_metric *m_requests;
-        ms_metric *m_duration;
+        metrics_reg *metrics;
+        metric *m_requests;
+        metric *m_duration;
         uint16_t port;
         int64_t park_max_ms;
         size_t max_parked;

@@ -7,13 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/metrics.h"
+#include "core/metrics.h"
 
-static char *render(ms_metrics *m)
+static char *render(metrics_reg *m)
 {
         buf out = BUF_INIT(1 << 20);
         err_t err = ERR_INIT;
-        assert_int_equal(ms_metrics_render(m, &out, &err), 0);
+        assert_int_equal(metrics_render(m, &out, &err), 0);
         size_t len;
         char *s = buf_steal(&out, &len);
         assert_non_null(s);
@@ -52,66 +52,66 @@ static bool has_line(const char *text, const char *line)
 static void test_counter_renders_help_type_and_value(void **state)
 {
         (void)state;
-        ms_metrics *m = ms_metrics_new();
+        metrics_reg *m = metrics_new();
         err_t err = ERR_INIT;
         const char *labels[] = { "route", "method", "status" };
-        ms_metric *c = ms_metrics_counter(m, "http_requests_total", "Requests.", 3, labels, &err);
+        metric *c = metrics_counter(m, "http_requests_total", "Requests.", 3, labels, &err);
         assert_non_null(c);
         const char *v[] = { "/up", "GET", "200" };
-        assert_int_equal(ms_metric_inc(c, v, 1), 0);
-        assert_int_equal(ms_metric_inc(c, v, 2), 0);
+        assert_int_equal(metric_inc(c, v, 1), 0);
+        assert_int_equal(metric_inc(c, v, 2), 0);
         char *t = render(m);
         assert_true(has_line(t, "# HELP http_requests_total Requests."));
         assert_true(has_line(t, "# TYPE http_requests_total counter"));
         assert_true(has_line(t, "http_requests_total{route=\"/up\",method=\"GET\",status=\"200\"} 3"));
         free(t);
-        ms_metrics_free(m);
+        metrics_free(m);
 }
 
 static void test_counter_series_are_separate_per_label_values(void **state)
 {
         (void)state;
-        ms_metrics *m = ms_metrics_new();
+        metrics_reg *m = metrics_new();
         err_t err = ERR_INIT;
         const char *labels[] = { "status" };
-        ms_metric *c = ms_metrics_counter(m, "x_total", "x", 1, labels, &err);
+        metric *c = metrics_counter(m, "x_total", "x", 1, labels, &err);
         const char *ok[] = { "200" }, *nf[] = { "404" };
-        assert_int_equal(ms_metric_inc(c, ok, 5), 0);
-        assert_int_equal(ms_metric_inc(c, nf, 1), 0);
+        assert_int_equal(metric_inc(c, ok, 5), 0);
+        assert_int_equal(metric_inc(c, nf, 1), 0);
         char *t = render(m);
         assert_true(sample(t, "x_total{status=\"200\"}") == 5);
         assert_true(sample(t, "x_total{status=\"404\"}") == 1);
         free(t);
-        ms_metrics_free(m);
+        metrics_free(m);
 }
 
 static void test_counter_without_labels_has_no_braces(void **state)
 {
         (void)state;
-        ms_metrics *m = ms_metrics_new();
+        metrics_reg *m = metrics_new();
         err_t err = ERR_INIT;
-        ms_metric *c = ms_metrics_counter(m, "plain_total", "p", 0, NULL, &err);
-        assert_int_equal(ms_metric_inc(c, NULL, 7), 0);
+        metric *c = metrics_counter(m, "plain_total", "p", 0, NULL, &err);
+        assert_int_equal(metric_inc(c, NULL, 7), 0);
         char *t = render(m);
         assert_true(has_line(t, "plain_total 7"));
         free(t);
-        ms_metrics_free(m);
+        metrics_free(m);
 }
 
 static void test_histogram_buckets_are_cumulative(void **state)
 {
         (void)state;
-        ms_metrics *m = ms_metrics_new();
+        metrics_reg *m = metrics_new();
         err_t err = ERR_INIT;
         const char *labels[] = { "route" };
-        ms_metric *h = ms_metrics_histogram(m, "http_request_duration_seconds", "Latency.", 1,
-                                            labels, ms_metrics_latency_buckets,
-                                            ms_metrics_latency_nbuckets, &err);
+        metric *h = metrics_histogram(m, "http_request_duration_seconds", "Latency.", 1,
+                                            labels, metrics_latency_buckets,
+                                            metrics_latency_nbuckets, &err);
         assert_non_null(h);
         const char *v[] = { "/up" };
         const double obs[] = { 0.0001, 0.0005, 0.003, 0.2, 0.2, 7.0 };
         for (size_t i = 0; i < 6; i++)
-                assert_int_equal(ms_metric_observe(h, v, obs[i]), 0);
+                assert_int_equal(metric_observe(h, v, obs[i]), 0);
         char *t = render(m);
         assert_true(has_line(t, "# TYPE http_request_duration_seconds histogram"));
         /* le is inclusive: 0.0005 lands in the 0.0005 bucket */
@@ -134,59 +134,59 @@ static void test_histogram_buckets_are_cumulative(void **state)
                 prev = val;
                 nb++;
         }
-        assert_int_equal(nb, ms_metrics_latency_nbuckets + 1);
+        assert_int_equal(nb, metrics_latency_nbuckets + 1);
         free(t);
-        ms_metrics_free(m);
+        metrics_free(m);
 }
 
 static void test_bucket_bounds_render_shortest(void **state)
 {
         (void)state;
-        ms_metrics *m = ms_metrics_new();
+        metrics_reg *m = metrics_new();
         err_t err = ERR_INIT;
-        ms_metric *h = ms_metrics_histogram(m, "b", "b", 0, NULL, ms_metrics_latency_buckets,
-                                            ms_metrics_latency_nbuckets, &err);
-        assert_int_equal(ms_metric_observe(h, NULL, 0.1), 0);
+        metric *h = metrics_histogram(m, "b", "b", 0, NULL, metrics_latency_buckets,
+                                            metrics_latency_nbuckets, &err);
+        assert_int_equal(metric_observe(h, NULL, 0.1), 0);
         char *t = render(m);
         assert_non_null(strstr(t, "b_bucket{le=\"0.1\"} 1"));
         assert_non_null(strstr(t, "b_bucket{le=\"0.0025\"} 0"));
         assert_non_null(strstr(t, "b_bucket{le=\"1\"} 1"));
         assert_true(has_line(t, "b_sum 0.1"));
         free(t);
-        ms_metrics_free(m);
+        metrics_free(m);
 }
 
 static void test_label_values_escaped(void **state)
 {
         (void)state;
-        ms_metrics *m = ms_metrics_new();
+        metrics_reg *m = metrics_new();
         err_t err = ERR_INIT;
         const char *labels[] = { "v" };
-        ms_metric *c = ms_metrics_counter(m, "esc_total", "line1\nback\\slash \"q\"", 1, labels,
+        metric *c = metrics_counter(m, "esc_total", "line1\nback\\slash \"q\"", 1, labels,
                                           &err);
         const char *v[] = { "a\"b\\c\nd" };
-        assert_int_equal(ms_metric_inc(c, v, 1), 0);
+        assert_int_equal(metric_inc(c, v, 1), 0);
         char *t = render(m);
         assert_true(has_line(t, "esc_total{v=\"a\\\"b\\\\c\\nd\"} 1"));
         /* help: backslash and newline escaped, quotes kept */
         assert_true(has_line(t, "# HELP esc_total line1\\nback\\\\slash \"q\""));
         free(t);
-        ms_metrics_free(m);
+        metrics_free(m);
 }
 
 static void test_gauge_set_and_add(void **state)
 {
         (void)state;
-        ms_metrics *m = ms_metrics_new();
+        metrics_reg *m = metrics_new();
         err_t err = ERR_INIT;
-        ms_metric *g = ms_metrics_gauge(m, "temp", "t", 0, NULL, &err);
-        assert_int_equal(ms_metric_set(g, NULL, 2.5), 0);
-        assert_int_equal(ms_metric_add(g, NULL, -1), 0);
+        metric *g = metrics_gauge(m, "temp", "t", 0, NULL, &err);
+        assert_int_equal(metric_set(g, NULL, 2.5), 0);
+        assert_int_equal(metric_add(g, NULL, -1), 0);
         char *t = render(m);
         assert_true(has_line(t, "# TYPE temp gauge"));
         assert_true(has_line(t, "temp 1.5"));
         free(t);
-        ms_metrics_free(m);
+        metrics_free(m);
 }
 
 typedef struct dir_counts {
@@ -194,13 +194,13 @@ typedef struct dir_counts {
         int calls;
 } dir_counts;
 
-static int collect_directives(void *ctx, ms_metrics_sink *sink)
+static int collect_directives(void *ctx, metrics_sink *sink)
 {
         dir_counts *d = ctx;
         d->calls++;
         const char *q[] = { "queued" }, *r[] = { "running" };
-        if (ms_metrics_sink_emit(sink, q, d->queued) < 0 ||
-            ms_metrics_sink_emit(sink, r, d->running) < 0)
+        if (metrics_sink_emit(sink, q, d->queued) < 0 ||
+            metrics_sink_emit(sink, r, d->running) < 0)
                 return -1;
         return 0;
 }
@@ -208,11 +208,11 @@ static int collect_directives(void *ctx, ms_metrics_sink *sink)
 static void test_gauge_func_called_at_scrape_time(void **state)
 {
         (void)state;
-        ms_metrics *m = ms_metrics_new();
+        metrics_reg *m = metrics_new();
         err_t err = ERR_INIT;
         dir_counts d = { .queued = 3, .running = 1 };
         const char *labels[] = { "state" };
-        assert_int_equal(ms_metrics_gauge_func(m, "conduits_directives", "Directives by state.",
+        assert_int_equal(metrics_gauge_func(m, "conduits_directives", "Directives by state.",
                                                1, labels, collect_directives, &d, &err), 0);
         char *t = render(m);
         assert_true(sample(t, "conduits_directives{state=\"queued\"}") == 3);
@@ -223,120 +223,120 @@ static void test_gauge_func_called_at_scrape_time(void **state)
         assert_true(sample(t, "conduits_directives{state=\"running\"}") == 1);
         assert_int_equal(d.calls, 2);
         free(t);
-        ms_metrics_free(m);
+        metrics_free(m);
 }
 
-static int collect_fails(void *ctx, ms_metrics_sink *sink)
+static int collect_fails(void *ctx, metrics_sink *sink)
 {
         (void)ctx;
         const char *v[] = { "x" };
-        (void)ms_metrics_sink_emit(sink, v, 1);
+        (void)metrics_sink_emit(sink, v, 1);
         return -1;
 }
 
 static void test_failing_gauge_func_leaves_family_empty(void **state)
 {
         (void)state;
-        ms_metrics *m = ms_metrics_new();
+        metrics_reg *m = metrics_new();
         err_t err = ERR_INIT;
         const char *labels[] = { "state" };
-        assert_int_equal(ms_metrics_gauge_func(m, "flaky", "f", 1, labels, collect_fails, NULL,
+        assert_int_equal(metrics_gauge_func(m, "flaky", "f", 1, labels, collect_fails, NULL,
                                                &err), 0);
-        ms_metric *c = ms_metrics_counter(m, "after_total", "a", 0, NULL, &err);
-        assert_int_equal(ms_metric_inc(c, NULL, 1), 0);
+        metric *c = metrics_counter(m, "after_total", "a", 0, NULL, &err);
+        assert_int_equal(metric_inc(c, NULL, 1), 0);
         char *t = render(m);
         assert_null(strstr(t, "flaky{"));
         assert_true(has_line(t, "after_total 1"));
         free(t);
-        ms_metrics_free(m);
+        metrics_free(m);
 }
 
 static void test_invalid_names_refused(void **state)
 {
         (void)state;
-        ms_metrics *m = ms_metrics_new();
+        metrics_reg *m = metrics_new();
         err_t err = ERR_INIT;
         const char *bad_label[] = { "__reserved" }, *le[] = { "le" }, *dash[] = { "a-b" };
-        assert_null(ms_metrics_counter(m, "1abc", "x", 0, NULL, &err));
-        assert_null(ms_metrics_counter(m, "a b", "x", 0, NULL, &err));
-        assert_null(ms_metrics_counter(m, "ok_total", "x", 1, bad_label, &err));
-        assert_null(ms_metrics_counter(m, "ok_total", "x", 1, dash, &err));
-        assert_null(ms_metrics_histogram(m, "h", "x", 1, le, ms_metrics_latency_buckets,
-                                         ms_metrics_latency_nbuckets, &err));
+        assert_null(metrics_counter(m, "1abc", "x", 0, NULL, &err));
+        assert_null(metrics_counter(m, "a b", "x", 0, NULL, &err));
+        assert_null(metrics_counter(m, "ok_total", "x", 1, bad_label, &err));
+        assert_null(metrics_counter(m, "ok_total", "x", 1, dash, &err));
+        assert_null(metrics_histogram(m, "h", "x", 1, le, metrics_latency_buckets,
+                                         metrics_latency_nbuckets, &err));
         const double unsorted[] = { 1, 0.5 };
-        assert_null(ms_metrics_histogram(m, "h", "x", 0, NULL, unsorted, 2, &err));
-        ms_metrics_free(m);
+        assert_null(metrics_histogram(m, "h", "x", 0, NULL, unsorted, 2, &err));
+        metrics_free(m);
 }
 
 static void test_same_registration_shared_conflicting_refused(void **state)
 {
         (void)state;
-        ms_metrics *m = ms_metrics_new();
+        metrics_reg *m = metrics_new();
         err_t err = ERR_INIT;
         const char *l1[] = { "a" }, *l2[] = { "b" };
-        ms_metric *a = ms_metrics_counter(m, "c_total", "x", 1, l1, &err);
-        ms_metric *b = ms_metrics_counter(m, "c_total", "x", 1, l1, &err);
+        metric *a = metrics_counter(m, "c_total", "x", 1, l1, &err);
+        metric *b = metrics_counter(m, "c_total", "x", 1, l1, &err);
         assert_non_null(a);
         assert_ptr_equal(a, b);
-        assert_null(ms_metrics_counter(m, "c_total", "x", 1, l2, &err));
-        assert_null(ms_metrics_gauge(m, "c_total", "x", 1, l1, &err));
+        assert_null(metrics_counter(m, "c_total", "x", 1, l2, &err));
+        assert_null(metrics_gauge(m, "c_total", "x", 1, l1, &err));
         assert_non_null(strstr(err.msg, "already registered"));
-        ms_metrics_free(m);
+        metrics_free(m);
 }
 
 static void test_update_with_wrong_kind_or_values_refused(void **state)
 {
         (void)state;
-        ms_metrics *m = ms_metrics_new();
+        metrics_reg *m = metrics_new();
         err_t err = ERR_INIT;
         const char *labels[] = { "a" };
-        ms_metric *c = ms_metrics_counter(m, "w_total", "x", 1, labels, &err);
+        metric *c = metrics_counter(m, "w_total", "x", 1, labels, &err);
         const char *nullv[] = { NULL };
-        assert_int_equal(ms_metric_observe(c, labels, 1.0), -1);
-        assert_int_equal(ms_metric_set(c, labels, 1.0), -1);
-        assert_int_equal(ms_metric_inc(c, NULL, 1), -1);
-        assert_int_equal(ms_metric_inc(c, nullv, 1), -1);
-        ms_metrics_free(m);
+        assert_int_equal(metric_observe(c, labels, 1.0), -1);
+        assert_int_equal(metric_set(c, labels, 1.0), -1);
+        assert_int_equal(metric_inc(c, NULL, 1), -1);
+        assert_int_equal(metric_inc(c, nullv, 1), -1);
+        metrics_free(m);
 }
 
 static void test_series_limit_drops_new_label_values(void **state)
 {
         (void)state;
-        ms_metrics *m = ms_metrics_new();
+        metrics_reg *m = metrics_new();
         err_t err = ERR_INIT;
         const char *labels[] = { "k" };
-        ms_metric *c = ms_metrics_counter(m, "many_total", "x", 1, labels, &err);
+        metric *c = metrics_counter(m, "many_total", "x", 1, labels, &err);
         char v[32];
         const char *vals[] = { v };
-        for (int i = 0; i < MS_METRICS_MAX_SERIES; i++) {
+        for (int i = 0; i < METRICS_MAX_SERIES; i++) {
                 assert_true(snprintf(v, sizeof(v), "%d", i) > 0);
-                assert_int_equal(ms_metric_inc(c, vals, 1), 0);
+                assert_int_equal(metric_inc(c, vals, 1), 0);
         }
         assert_true(snprintf(v, sizeof(v), "one-too-many") > 0);
-        assert_int_equal(ms_metric_inc(c, vals, 1), -1);
-        assert_int_equal(ms_metrics_dropped(m), 1);
+        assert_int_equal(metric_inc(c, vals, 1), -1);
+        assert_int_equal(metrics_dropped(m), 1);
         assert_true(snprintf(v, sizeof(v), "17") > 0);
-        assert_int_equal(ms_metric_inc(c, vals, 1), 0);   /* existing series still count */
-        ms_metrics_free(m);
+        assert_int_equal(metric_inc(c, vals, 1), 0);   /* existing series still count */
+        metrics_free(m);
 }
 
 static void test_render_respects_output_cap(void **state)
 {
         (void)state;
-        ms_metrics *m = ms_metrics_new();
+        metrics_reg *m = metrics_new();
         err_t err = ERR_INIT;
-        ms_metric *c = ms_metrics_counter(m, "cap_total", "some help text", 0, NULL, &err);
-        assert_int_equal(ms_metric_inc(c, NULL, 1), 0);
+        metric *c = metrics_counter(m, "cap_total", "some help text", 0, NULL, &err);
+        assert_int_equal(metric_inc(c, NULL, 1), 0);
         buf out = BUF_INIT(16);
-        assert_int_equal(ms_metrics_render(m, &out, &err), -1);
+        assert_int_equal(metrics_render(m, &out, &err), -1);
         assert_true(err_is_set(&err));
         buf_free(&out);
-        ms_metrics_free(m);
+        metrics_free(m);
 }
 
 typedef struct inc_arg {
-        ms_metric *c;
-        ms_metric *h;
+        metric *c;
+        metric *h;
         int id;
 } inc_arg;
 
@@ -346,8 +346,8 @@ static void *incrementer(void *p)
         const char *routes[] = { "/a", "/b", "/c", "/d" };
         for (int i = 0; i < 5000; i++) {
                 const char *v[] = { routes[(i + a->id) % 4] };
-                (void)ms_metric_inc(a->c, v, 1);
-                (void)ms_metric_observe(a->h, v, 0.001);
+                (void)metric_inc(a->c, v, 1);
+                (void)metric_observe(a->h, v, 0.001);
         }
         return NULL;
 }
@@ -355,13 +355,13 @@ static void *incrementer(void *p)
 static void test_concurrent_updates_all_counted(void **state)
 {
         (void)state;
-        ms_metrics *m = ms_metrics_new();
+        metrics_reg *m = metrics_new();
         err_t err = ERR_INIT;
         const char *labels[] = { "route" };
-        ms_metric *c = ms_metrics_counter(m, "conc_total", "x", 1, labels, &err);
-        ms_metric *h = ms_metrics_histogram(m, "conc_seconds", "x", 1, labels,
-                                            ms_metrics_latency_buckets,
-                                            ms_metrics_latency_nbuckets, &err);
+        metric *c = metrics_counter(m, "conc_total", "x", 1, labels, &err);
+        metric *h = metrics_histogram(m, "conc_seconds", "x", 1, labels,
+                                            metrics_latency_buckets,
+                                            metrics_latency_nbuckets, &err);
         pthread_t t[8];
         inc_arg args[8];
         for (int i = 0; i < 8; i++) {
@@ -378,7 +378,7 @@ static void test_concurrent_updates_all_counted(void **state)
         assert_true(total == 40000);
         assert_true(sample(txt, "conc_seconds_count{route=\"/a\"}") == 10000);
         free(txt);
-        ms_metrics_free(m);
+        metrics_free(m);
 }
 
 int main(void)

@@ -1,5 +1,5 @@
-/* http/metrics.c — Prometheus registry and text exposition (see metrics.h). */
-#include "http/metrics.h"
+/* core/metrics.c — see metrics.h. */
+#include "core/metrics.h"
 
 #include <errno.h>
 #include <math.h>
@@ -14,11 +14,11 @@
 #include "core/log.h"
 #include "core/str.h"
 
-const double ms_metrics_latency_buckets[] = {
+const double metrics_latency_buckets[] = {
         0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 };
-const size_t ms_metrics_latency_nbuckets =
-        sizeof(ms_metrics_latency_buckets) / sizeof(ms_metrics_latency_buckets[0]);
+const size_t metrics_latency_nbuckets =
+        sizeof(metrics_latency_buckets) / sizeof(metrics_latency_buckets[0]);
 
 #define INITIAL_SERIES_BUCKETS 64
 
@@ -34,23 +34,23 @@ typedef struct series {
         struct series *next;            /* insertion order, for rendering */
         uint64_t hash;
         char *strings;                  /* the label values, back to back */
-        const char *values[MS_METRICS_MAX_LABELS];
+        const char *values[METRICS_MAX_LABELS];
         _Atomic uint64_t value;         /* counter: count; gauge: double bits */
         _Atomic uint64_t sum_bits;      /* histogram: double bits of the sum */
         _Atomic uint64_t buckets[];     /* histogram: per-bucket (not cumulative) counts, +Inf last */
 } series;
 
-struct ms_metric {
-        struct ms_metric *next;
-        ms_metrics *owner;
+struct metric {
+        struct metric *next;
+        metrics_reg *owner;
         metric_kind kind;
         char *name;
         char *help;
         size_t nlabels;
-        char *labels[MS_METRICS_MAX_LABELS];
-        double bounds[MS_METRICS_MAX_BUCKETS];
+        char *labels[METRICS_MAX_LABELS];
+        double bounds[METRICS_MAX_BUCKETS];
         size_t nbounds;
-        ms_metrics_collect_fn fn;
+        metrics_collect_fn fn;
         void *fn_ctx;
         pthread_rwlock_t lock;          /* guards the series table and list, not the values */
         series **table;
@@ -59,15 +59,15 @@ struct ms_metric {
         size_t nseries;
 };
 
-struct ms_metrics {
+struct metrics_reg {
         pthread_mutex_t lock;           /* family list; held across a render */
-        ms_metric *head, *tail;
+        metric *head, *tail;
         _Atomic uint64_t dropped;
         _Atomic int dropped_logged;
 };
 
-struct ms_metrics_sink {
-        ms_metric *fam;
+struct metrics_sink {
+        metric *fam;
         buf *out;
         int failed;
 };
@@ -86,9 +86,9 @@ static double bits_dbl(uint64_t u)
         return d;
 }
 
-ms_metrics *ms_metrics_new(void)
+metrics_reg *metrics_new(void)
 {
-        ms_metrics *m = calloc(1, sizeof(*m));
+        metrics_reg *m = calloc(1, sizeof(*m));
         if (!m)
                 return NULL;
         if (pthread_mutex_init(&m->lock, NULL) != 0) {
@@ -98,7 +98,7 @@ ms_metrics *ms_metrics_new(void)
         return m;
 }
 
-static void family_free(ms_metric *f)
+static void family_free(metric *f)
 {
         series *s = f->head;
         while (s) {
@@ -116,13 +116,13 @@ static void family_free(ms_metric *f)
         free(f);
 }
 
-void ms_metrics_free(ms_metrics *m)
+void metrics_free(metrics_reg *m)
 {
         if (!m)
                 return;
-        ms_metric *f = m->head;
+        metric *f = m->head;
         while (f) {
-                ms_metric *next = f->next;
+                metric *next = f->next;
                 family_free(f);
                 f = next;
         }
@@ -130,7 +130,7 @@ void ms_metrics_free(ms_metrics *m)
         free(m);
 }
 
-uint64_t ms_metrics_dropped(ms_metrics *m)
+uint64_t metrics_dropped(metrics_reg *m)
 {
         return atomic_load(&m->dropped);
 }
@@ -164,7 +164,7 @@ static const char *kind_name(metric_kind k)
         }
 }
 
-static bool same_shape(const ms_metric *f, metric_kind kind, size_t nlabels,
+static bool same_shape(const metric *f, metric_kind kind, size_t nlabels,
                        const char *const *labels, const double *bounds, size_t nbounds)
 {
         if (f->kind != kind || f->nlabels != nlabels)
@@ -182,7 +182,7 @@ static bool same_shape(const ms_metric *f, metric_kind kind, size_t nlabels,
         return true;
 }
 
-static ms_metric *family_register(ms_metrics *m, metric_kind kind, const char *name,
+static metric *family_register(metrics_reg *m, metric_kind kind, const char *name,
                                   const char *help, size_t nlabels, const char *const *labels,
                                   const double *bounds, size_t nbounds, err_t *err)
 {
@@ -191,8 +191,8 @@ static ms_metric *family_register(ms_metrics *m, metric_kind kind, const char *n
                         name ? name : "(null)");
                 return NULL;
         }
-        if (nlabels > MS_METRICS_MAX_LABELS || (nlabels && !labels)) {
-                err_set(err, "metric %s: at most %d labels", name, MS_METRICS_MAX_LABELS);
+        if (nlabels > METRICS_MAX_LABELS || (nlabels && !labels)) {
+                err_set(err, "metric %s: at most %d labels", name, METRICS_MAX_LABELS);
                 return NULL;
         }
         for (size_t i = 0; i < nlabels; i++) {
@@ -214,9 +214,9 @@ static ms_metric *family_register(ms_metrics *m, metric_kind kind, const char *n
                         }
         }
         if (kind == KIND_HISTOGRAM) {
-                if (nbounds == 0 || nbounds > MS_METRICS_MAX_BUCKETS || !bounds) {
+                if (nbounds == 0 || nbounds > METRICS_MAX_BUCKETS || !bounds) {
                         err_set(err, "metric %s: 1 to %d bucket bounds", name,
-                                MS_METRICS_MAX_BUCKETS);
+                                METRICS_MAX_BUCKETS);
                         return NULL;
                 }
                 for (size_t i = 0; i < nbounds; i++)
@@ -228,7 +228,7 @@ static ms_metric *family_register(ms_metrics *m, metric_kind kind, const char *n
         }
 
         pthread_mutex_lock(&m->lock);
-        for (ms_metric *f = m->head; f; f = f->next) {
+        for (metric *f = m->head; f; f = f->next) {
                 if (strcmp(f->name, name) != 0)
                         continue;
                 /* A gauge func is bound to its callback: never shared. */
@@ -243,7 +243,7 @@ static ms_metric *family_register(ms_metrics *m, metric_kind kind, const char *n
                 return NULL;
         }
 
-        ms_metric *f = calloc(1, sizeof(*f));
+        metric *f = calloc(1, sizeof(*f));
         if (!f)
                 goto enomem;
         if (pthread_rwlock_init(&f->lock, NULL) != 0) {
@@ -283,19 +283,19 @@ enomem:
         return NULL;
 }
 
-ms_metric *ms_metrics_counter(ms_metrics *m, const char *name, const char *help, size_t nlabels,
+metric *metrics_counter(metrics_reg *m, const char *name, const char *help, size_t nlabels,
                               const char *const *labels, err_t *err)
 {
         return family_register(m, KIND_COUNTER, name, help, nlabels, labels, NULL, 0, err);
 }
 
-ms_metric *ms_metrics_gauge(ms_metrics *m, const char *name, const char *help, size_t nlabels,
+metric *metrics_gauge(metrics_reg *m, const char *name, const char *help, size_t nlabels,
                             const char *const *labels, err_t *err)
 {
         return family_register(m, KIND_GAUGE, name, help, nlabels, labels, NULL, 0, err);
 }
 
-ms_metric *ms_metrics_histogram(ms_metrics *m, const char *name, const char *help, size_t nlabels,
+metric *metrics_histogram(metrics_reg *m, const char *name, const char *help, size_t nlabels,
                                 const char *const *labels, const double *bounds, size_t nbounds,
                                 err_t *err)
 {
@@ -303,14 +303,14 @@ ms_metric *ms_metrics_histogram(ms_metrics *m, const char *name, const char *hel
                                err);
 }
 
-int ms_metrics_gauge_func(ms_metrics *m, const char *name, const char *help, size_t nlabels,
-                          const char *const *labels, ms_metrics_collect_fn fn, void *ctx,
+int metrics_gauge_func(metrics_reg *m, const char *name, const char *help, size_t nlabels,
+                          const char *const *labels, metrics_collect_fn fn, void *ctx,
                           err_t *err)
 {
         if (!fn)
                 return err_set(err, "metric %s: gauge func needs a callback",
                                name ? name : "(null)");
-        ms_metric *f = family_register(m, KIND_GAUGE_FUNC, name, help, nlabels, labels, NULL, 0,
+        metric *f = family_register(m, KIND_GAUGE_FUNC, name, help, nlabels, labels, NULL, 0,
                                        err);
         if (!f)
                 return -1;
@@ -322,18 +322,18 @@ int ms_metrics_gauge_func(ms_metrics *m, const char *name, const char *help, siz
         return 0;
 }
 
-static bool values_ok(const ms_metric *f, const char *const *values)
+static bool values_ok(const metric *f, const char *const *values)
 {
         if (f->nlabels && !values)
                 return false;
         for (size_t i = 0; i < f->nlabels; i++)
-                if (!values[i] || strnlen(values[i], MS_METRICS_LABEL_VALUE_MAX + 1) >
-                                  MS_METRICS_LABEL_VALUE_MAX)
+                if (!values[i] || strnlen(values[i], METRICS_LABEL_VALUE_MAX + 1) >
+                                  METRICS_LABEL_VALUE_MAX)
                         return false;
         return true;
 }
 
-static uint64_t values_hash(const ms_metric *f, const char *const *values)
+static uint64_t values_hash(const metric *f, const char *const *values)
 {
         uint64_t h = 0xcbf29ce484222325ull;
         for (size_t i = 0; i < f->nlabels; i++) {
@@ -347,7 +347,7 @@ static uint64_t values_hash(const ms_metric *f, const char *const *values)
         return h;
 }
 
-static series *lookup_locked(const ms_metric *f, uint64_t h, const char *const *values)
+static series *lookup_locked(const metric *f, uint64_t h, const char *const *values)
 {
         for (series *s = f->table[h & (f->nbuckets - 1)]; s; s = s->chain) {
                 if (s->hash != h)
@@ -361,7 +361,7 @@ static series *lookup_locked(const ms_metric *f, uint64_t h, const char *const *
         return NULL;
 }
 
-static void grow_table_locked(ms_metric *f)
+static void grow_table_locked(metric *f)
 {
         size_t n = f->nbuckets * 2;
         series **t = calloc(n, sizeof(*t));
@@ -376,16 +376,16 @@ static void grow_table_locked(ms_metric *f)
         f->nbuckets = n;
 }
 
-static void note_drop(ms_metric *f)
+static void note_drop(metric *f)
 {
         atomic_fetch_add(&f->owner->dropped, 1);
         if (atomic_exchange(&f->owner->dropped_logged, 1) == 0)
                 log_warn("metric series limit reached, dropping updates",
-                         LOG_STR("metric", f->name), LOG_INT("limit", MS_METRICS_MAX_SERIES));
+                         LOG_STR("metric", f->name), LOG_INT("limit", METRICS_MAX_SERIES));
 }
 
 /* Finds or creates the series; NULL when it cannot exist (limit, ENOMEM). */
-static series *series_get(ms_metric *f, const char *const *values)
+static series *series_get(metric *f, const char *const *values)
 {
         uint64_t h = values_hash(f, values);
         pthread_rwlock_rdlock(&f->lock);
@@ -398,7 +398,7 @@ static series *series_get(ms_metric *f, const char *const *values)
         s = lookup_locked(f, h, values);        /* another thread may have added it */
         if (s)
                 goto out;
-        if (f->nseries >= MS_METRICS_MAX_SERIES) {
+        if (f->nseries >= METRICS_MAX_SERIES) {
                 pthread_rwlock_unlock(&f->lock);
                 note_drop(f);
                 return NULL;
@@ -452,7 +452,7 @@ static void atomic_add_double(_Atomic uint64_t *slot, double delta)
         }
 }
 
-int ms_metric_inc(ms_metric *c, const char *const *values, uint64_t n)
+int metric_inc(metric *c, const char *const *values, uint64_t n)
 {
         if (!c || c->kind != KIND_COUNTER || !values_ok(c, values))
                 return -1;
@@ -463,7 +463,7 @@ int ms_metric_inc(ms_metric *c, const char *const *values, uint64_t n)
         return 0;
 }
 
-int ms_metric_set(ms_metric *g, const char *const *values, double v)
+int metric_set(metric *g, const char *const *values, double v)
 {
         if (!g || g->kind != KIND_GAUGE || !values_ok(g, values))
                 return -1;
@@ -474,7 +474,7 @@ int ms_metric_set(ms_metric *g, const char *const *values, double v)
         return 0;
 }
 
-int ms_metric_add(ms_metric *g, const char *const *values, double delta)
+int metric_add(metric *g, const char *const *values, double delta)
 {
         if (!g || g->kind != KIND_GAUGE || !values_ok(g, values))
                 return -1;
@@ -485,7 +485,7 @@ int ms_metric_add(ms_metric *g, const char *const *values, double delta)
         return 0;
 }
 
-int ms_metric_observe(ms_metric *h, const char *const *values, double v)
+int metric_observe(metric *h, const char *const *values, double v)
 {
         if (!h || h->kind != KIND_HISTOGRAM || !values_ok(h, values) || isnan(v))
                 return -1;
@@ -540,7 +540,7 @@ static int put_escaped(buf *out, const char *s, bool quote)
 }
 
 /* {a="x",b="y"[,le="..."]}, nothing when there are no labels at all. */
-static int put_labels(buf *out, const ms_metric *f, const char *const *values, const char *le)
+static int put_labels(buf *out, const metric *f, const char *const *values, const char *le)
 {
         if (f->nlabels == 0 && !le)
                 return 0;
@@ -556,7 +556,7 @@ static int put_labels(buf *out, const ms_metric *f, const char *const *values, c
         return buf_putc(out, '}');
 }
 
-static int put_sample(buf *out, const ms_metric *f, const char *suffix, const char *const *values,
+static int put_sample(buf *out, const metric *f, const char *suffix, const char *const *values,
                       const char *le, const char *value)
 {
         if (buf_append_str(out, f->name) < 0 || buf_append_str(out, suffix) < 0 ||
@@ -565,7 +565,7 @@ static int put_sample(buf *out, const ms_metric *f, const char *suffix, const ch
         return buf_appendf(out, " %s\n", value);
 }
 
-static int render_series(buf *out, const ms_metric *f, series *s)
+static int render_series(buf *out, const metric *f, series *s)
 {
         char num[48];
         switch (f->kind) {
@@ -602,7 +602,7 @@ static int render_series(buf *out, const ms_metric *f, series *s)
         }
 }
 
-int ms_metrics_sink_emit(ms_metrics_sink *sink, const char *const *values, double value)
+int metrics_sink_emit(metrics_sink *sink, const char *const *values, double value)
 {
         if (!sink || sink->failed)
                 return -1;
@@ -617,14 +617,14 @@ int ms_metrics_sink_emit(ms_metrics_sink *sink, const char *const *values, doubl
         return 0;
 }
 
-static int render_family(buf *out, ms_metric *f)
+static int render_family(buf *out, metric *f)
 {
         if (buf_appendf(out, "# HELP %s ", f->name) < 0 || put_escaped(out, f->help, false) < 0 ||
             buf_appendf(out, "\n# TYPE %s %s\n", f->name, kind_name(f->kind)) < 0)
                 return -1;
         if (f->kind == KIND_GAUGE_FUNC) {
                 size_t mark = out->len;
-                ms_metrics_sink sink = { .fam = f, .out = out, .failed = 0 };
+                metrics_sink sink = { .fam = f, .out = out, .failed = 0 };
                 int rc = f->fn ? f->fn(f->fn_ctx, &sink) : 0;
                 if (sink.failed)
                         return -1;
@@ -645,11 +645,11 @@ static int render_family(buf *out, ms_metric *f)
         return rc;
 }
 
-int ms_metrics_render(ms_metrics *m, buf *out, err_t *err)
+int metrics_render(metrics_reg *m, buf *out, err_t *err)
 {
         int rc = 0;
         pthread_mutex_lock(&m->lock);
-        for (ms_metric *f = m->head; f && rc == 0; f = f->next)
+        for (metric *f = m->head; f && rc == 0; f = f->next)
                 rc = render_family(out, f);
         pthread_mutex_unlock(&m->lock);
         if (rc < 0)
