@@ -24,6 +24,7 @@
 #define MS_DEFAULT_TIMEOUT_S 300
 #define MS_DEFAULT_MAX_OUTPUT 2000000
 #define MS_DEFAULT_MAX_DIFF 1048576
+#define MS_MAX_DIFF_LIMIT (32 * 1024 * 1024)  /* fits the finished body cap as base64 */
 #define MS_DEFAULT_LOG_CHUNK_MAX 262144
 #define MS_LOG_PAGE_DEFAULT 200
 #define MS_LOG_PAGE_MAX 500

@@ -56,7 +56,7 @@ static int identify(ms_app *app, ms_http_req *req, ms_territory *out, const char
                     ms_territory_get(app->store, id, out, err) == 0)
                         return 0;
         }
-        if (!*why)
+        if (!**why)
                 *why = mode == MS_TAUTH_PROXY_HEADER
                                ? "missing or unknown client certificate fingerprint"
                                : "missing territory identity";

@@ -95,6 +95,8 @@ typedef struct poll_ctx {
         size_t nprofiles;
         int limit;
         json_t *leases;              /* built by the claim transaction */
+        int64_t deadline_ms;         /* long-poll: monotonic end of the wait */
+        char topic[64];
 } poll_ctx;
 
 static void poll_ctx_free(void *p)
@@ -167,24 +169,46 @@ static int claim_tx(ms_store *s, void *vpc, err_t *err)
         return r;
 }
 
+/* Empty answers after a long-poll say "poll again now": the caller already waited. */
+static int poll_reply(ms_http_req *req, poll_ctx *pc)
+{
+        size_t n = json_array_size(pc->leases);
+        if (n && pc->app->leases_granted)
+                metric_inc(pc->app->leases_granted, NULL, n);
+        int retry = n || pc->deadline_ms ? 0 : MS_POLL_RETRY_EMPTY_S;
+        return ms_http_respond_json(req, 200,
+                                    json_pack("{s:O, s:i, s:i}", "directives", pc->leases,
+                                              "lease_ttl_seconds", MS_LEASE_TTL_S,
+                                              "retry_after_seconds", retry));
+}
+
 static int poll_respond(ms_http_req *req, poll_ctx *pc)
 {
         err_t err = ERR_INIT;
         if (ms_store_tx(pc->app->store, claim_tx, pc, &err) < 0)
                 return api_store_error(req, &err);
-        size_t n = json_array_size(pc->leases);
-        if (n && pc->app->leases_granted)
-                metric_inc(pc->app->leases_granted, NULL, n);
-        return ms_http_respond_json(req, 200,
-                                    json_pack("{s:O, s:i, s:i}", "directives", pc->leases,
-                                              "lease_ttl_seconds", MS_LEASE_TTL_S,
-                                              "retry_after_seconds",
-                                              n ? 0 : MS_POLL_RETRY_EMPTY_S));
+        return poll_reply(req, pc);
 }
 
 static int poll_resume(ms_http_req *req, ms_http_wake why, void *ctx)
 {
-        return poll_respond(req, ctx);
+        poll_ctx *pc = ctx;
+        if (why == MS_HTTP_WAKE_NOTIFY) {
+                /* Something changed for the account, but maybe nothing we can claim (e.g.
+                 * the facility is locked): keep waiting out the rest of wait_seconds. */
+                int64_t left = pc->deadline_ms - clock_mono_ms();
+                err_t err = ERR_INIT;
+                if (left > 50 &&
+                    ms_http_park(req, pc->topic, left, poll_resume, pc, &err) == 0) {
+                        err_t e2 = ERR_INIT;
+                        if (ms_store_tx(pc->app->store, claim_tx, pc, &e2) < 0)
+                                return api_store_error(req, &e2);
+                        if (json_array_size(pc->leases) == 0)
+                                return MS_HTTP_PARKED;
+                        return poll_reply(req, pc);
+                }
+        }
+        return poll_respond(req, pc);
 }
 
 static int poll_profiles(poll_ctx *pc, const json_t *v)
@@ -262,24 +286,16 @@ int ms_h_polls(ms_http_req *req, void *vapp)
         if (wait > MS_LONG_POLL_MAX_S)
                 wait = MS_LONG_POLL_MAX_S;
         if (wait > 0) {
-                char topic[64];
                 err_t err = ERR_INIT;
-                str_printf(topic, sizeof(topic), "acct:%s", pc->t.account_id);
-                if (ms_http_park(req, topic, wait * 1000, poll_resume, pc, &err) == 0) {
+                str_printf(pc->topic, sizeof(pc->topic), "acct:%s", pc->t.account_id);
+                pc->deadline_ms = clock_mono_ms() + wait * 1000;
+                if (ms_http_park(req, pc->topic, wait * 1000, poll_resume, pc, &err) == 0) {
                         err_t e2 = ERR_INIT;
                         if (ms_store_tx(app->store, claim_tx, pc, &e2) < 0)
                                 return api_store_error(req, &e2);
                         if (json_array_size(pc->leases) == 0)
                                 return MS_HTTP_PARKED;
-                        /* found work at once: answering cancels the park */
-                        if (app->leases_granted)
-                                metric_inc(app->leases_granted, NULL,
-                                              json_array_size(pc->leases));
-                        return ms_http_respond_json(
-                                req, 200,
-                                json_pack("{s:O, s:i, s:i}", "directives", pc->leases,
-                                          "lease_ttl_seconds", MS_LEASE_TTL_S,
-                                          "retry_after_seconds", 0));
+                        return poll_reply(req, pc);   /* answering cancels the park */
                 }
                 log_warn("long-poll not parked, answering now", LOG_ERR(&err));
         }
@@ -729,6 +745,7 @@ int ms_h_finished(ms_http_req *req, void *vapp)
         _cleanup_json_ json_t *body = NULL;
         _cleanup_free_ uint8_t *diff = NULL;
         _cleanup_free_ char *status = NULL;
+        _cleanup_json_ json_t *empty_manifest = json_object();
         int st = report_auth(app, req, &t, &d, &body);
         if (st)
                 goto out;
@@ -798,7 +815,6 @@ int ms_h_finished(ms_http_req *req, void *vapp)
         c.f.set_snapshot_after = sa != NULL;
         c.f.snapshot_after = json_is_string(sa) ? json_string_value(sa) : NULL;
         json_t *man = json_object_get(body, "artifacts_manifest");
-        _cleanup_json_ json_t *empty_manifest = json_object();
         if (man) {
                 if (!json_is_null(man) && !json_is_object(man)) {
                         st = ms_http_respond_error(req, 422, "invalid_param",
@@ -863,6 +879,9 @@ int ms_h_directive_token(ms_http_req *req, void *vapp)
                 st = err_is_set(&err) && strcmp(err.code, ERR_NOT_FOUND) != 0
                              ? api_store_error(req, &err)
                              : ms_http_respond_error(req, 404, "not_found", "directive not found");
+        } else if (strcmp(d.account_id, t.account_id) != 0) {
+                /* another account's directive: indistinguishable from a missing one */
+                st = ms_http_respond_error(req, 404, "not_found", "directive not found");
         } else if (strcmp(d.territory_id, t.id) != 0 || d.state == MS_DIRECTIVE_QUEUED ||
                    d.state == MS_DIRECTIVE_AWAITING_APPROVAL) {
                 st = ms_http_respond_error(req, 403, "forbidden", "territory mismatch");

@@ -143,11 +143,12 @@ int ms_h_territory_heartbeat(ms_http_req *req, void *vapp)
         json_t *v = json_object_get(body, "capacity");
         if (json_is_object(v) && json_object_size(v))
                 hb.capacity = v;
+        /* blank values do not replace (spec §3.2.2: "when present", §0.2 blank) */
         v = json_object_get(body, "labels");
-        if (json_is_object(v))
+        if (json_is_object(v) && json_object_size(v))
                 hb.labels = v;
         v = json_object_get(body, "runtime_status");
-        if (json_is_object(v))
+        if (json_is_object(v) && json_object_size(v))
                 hb.runtime_status = v;
         _cleanup_json_ json_t *caps = NULL;
         v = json_object_get(body, "capabilities");

@@ -127,6 +127,7 @@ int ms_h_facility_create(ms_http_req *req, void *vapp)
         ms_app *app = vapp;
         caller c = { 0 };
         _cleanup_json_ json_t *body = NULL;
+        _cleanup_json_ json_t *keep = json_string("keep");
         int st = ms_auth_user(app, req, &c.user);
         if (st || (st = api_body(req, &body)))
                 goto out;
@@ -134,9 +135,11 @@ int ms_h_facility_create(ms_http_req *req, void *vapp)
         ms_territory t = { 0 };
         err_t err = ERR_INIT;
         if (!tid || !uuid_is_valid(tid) || ms_territory_get(app->store, tid, &t, &err) < 0 ||
-            strcmp(t.account_id, c.user.account_id) != 0) {
+            strcmp(t.account_id, c.user.account_id) != 0 ||
+            t.status == MS_TERRITORY_DECOMMISSIONED) {
                 ms_territory_clear(&t);
-                st = validation_failed(req, "territory_id must name a territory of your account");
+                st = validation_failed(req, "territory_id must name an active territory of your "
+                                            "account");
                 goto out;
         }
         ms_territory_clear(&t);
@@ -151,7 +154,12 @@ int ms_h_facility_create(ms_http_req *req, void *vapp)
                                             "git:// URL or user@host:path");
                 goto out;
         }
-        const char *kind = json_string_value(json_object_get(body, "kind"));
+        json_t *kv = json_object_get(body, "kind");
+        if (kv && !json_is_null(kv) && !json_is_string(kv)) {
+                st = validation_failed(req, "kind must be a string");
+                goto out;
+        }
+        const char *kind = json_string_value(kv);
         if (!kind)
                 kind = repo_url ? "repo" : "empty";
         if (strcmp(kind, "repo") && strcmp(kind, "empty") && strcmp(kind, "imported_path")) {
@@ -159,7 +167,10 @@ int ms_h_facility_create(ms_http_req *req, void *vapp)
                 goto out;
         }
         json_t *rp = json_object_get(body, "retention_policy");
-        _cleanup_json_ json_t *keep = json_string("keep");
+        if (!api_blank(rp) && !json_is_string(rp) && !json_is_object(rp)) {
+                st = validation_failed(req, "retention_policy must be a string or an object");
+                goto out;
+        }
         ms_facility_new fn = { .account_id = c.user.account_id, .owner_id = c.user.id,
                                .territory_id = tid, .kind = kind, .repo_url = repo_url,
                                .retention_policy = api_blank(rp) ? keep : rp };
@@ -275,10 +286,12 @@ static int check_limits(const json_t *limits, char *why, size_t whysz)
                 json_t *v = json_object_get(limits, keys[i]);
                 if (!v || json_is_null(v))
                         continue;
+                json_int_t max = strcmp(keys[i], "max_diff_bytes") == 0 ? MS_MAX_DIFF_LIMIT
+                                                                       : ((json_int_t)1 << 40);
                 if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-                    json_integer_value(v) > ((json_int_t)1 << 40)) {
-                        str_printf(why, whysz, "limits.%s must be a non-negative integer",
-                                   keys[i]);
+                    json_integer_value(v) > max) {
+                        str_printf(why, whysz, "limits.%s must be an integer between 0 and %lld",
+                                   keys[i], (long long)max);
                         return -1;
                 }
         }
@@ -292,7 +305,6 @@ int ms_h_directive_create(ms_http_req *req, void *vapp)
         _cleanup_json_ json_t *body = NULL;
         _cleanup_json_ json_t *effective = NULL;
         _cleanup_json_ json_t *snapshot = NULL;
-        _cleanup_free_ char *command = NULL;
         int st = resolve(app, req, &c, false);
         if (st || (st = api_body(req, &body)))
                 goto out;
@@ -493,6 +505,8 @@ int ms_h_directive_log_chunks(ms_http_req *req, void *vapp)
 {
         ms_app *app = vapp;
         caller c = { 0 };
+        _cleanup_json_ json_t *av = NULL;
+        _cleanup_json_ json_t *lv = NULL;
         int st = resolve(app, req, &c, true);
         if (st)
                 goto out;
@@ -503,12 +517,12 @@ int ms_h_directive_log_chunks(ms_http_req *req, void *vapp)
                 goto out;
         }
         int64_t after = -1, limit = MS_LOG_PAGE_DEFAULT;
-        _cleanup_json_ json_t *av = api_param(req, NULL, "after_seq");
+        av = api_param(req, NULL, "after_seq");
         if (av && (api_strict_int(av, &after) < 0 || after < -1)) {
                 st = ms_http_respond_json(req, 422, json_pack("{s:s}", "error", "invalid_after_seq"));
                 goto out;
         }
-        _cleanup_json_ json_t *lv = api_param(req, NULL, "limit");
+        lv = api_param(req, NULL, "limit");
         if (lv && (api_strict_int(lv, &limit) < 0 || limit <= 0)) {
                 st = ms_http_respond_json(req, 422, json_pack("{s:s}", "error", "invalid_limit"));
                 goto out;

@@ -29,6 +29,13 @@ static int reap_one_tx(ms_store *s, void *vc, err_t *err)
                 return -1;
         if (!c->changed)
                 return 0;
+        /* A cancel was requested while it was leased: never hand it out again. */
+        if (c->d->cancel_requested_at) {
+                bool canceled = false;
+                if (ms_directive_transition(s, c->d->id, MS_DIRECTIVE_QUEUED, MS_DIRECTIVE_CANCELED,
+                                            c->now, &canceled, err) < 0)
+                        return -1;
+        }
         /* Recommended over the reference (which records nulls): the pre-expiry values */
         json_t *payload = json_pack("{s:s, s:o}", "territory_id", c->d->territory_id,
                                     "lease_expires_at", api_ts(c->d->lease_expires_at));
