@@ -1,0 +1,352 @@
+/* agent/gitsafe.c — see gitsafe.h. */
+#include "agent/gitsafe.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/cleanup.h"
+#include "core/clock.h"
+#include "core/str.h"
+
+void nx_git_result_free(nx_git_result *r)
+{
+        FREE_AND_NULL(r->out);
+        r->out_len = 0;
+}
+
+static const char *const git_env[] = {
+        "PATH=/usr/bin:/bin",
+        "HOME=/tmp",
+        "LANG=C.UTF-8",
+        "LC_ALL=C.UTF-8",
+        "GIT_CONFIG_NOSYSTEM=1",
+        "GIT_CONFIG_GLOBAL=/dev/null",
+        "GIT_TERMINAL_PROMPT=0",
+        "GIT_ASKPASS=true",
+        "SSH_ASKPASS=true",
+        "GIT_PROTOCOL_FROM_USER=0",
+        "GIT_ALLOW_PROTOCOL=http:https:ssh:git",
+        "GIT_PAGER=cat",
+        "GIT_OPTIONAL_LOCKS=0",
+        NULL,
+};
+
+/* Config that could run a program, switched off for this invocation (D15). */
+#define GIT_SAFE_CONFIG \
+        "-c", "safe.directory=*", "-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null", \
+        "-c", "core.untrackedCache=false", "-c", "diff.external=", "-c", "core.pager=cat", \
+        "-c", "core.sshCommand=ssh", "-c", "protocol.file.allow=never", \
+        "-c", "protocol.ext.allow=never", "-c", "credential.helper="
+
+static void append_tail(nx_git_result *r, const char *data, size_t n)
+{
+        size_t cur = strlen(r->log), cap = sizeof(r->log) - 1;
+        if (n >= cap) {
+                data += n - cap;
+                n = cap;
+        }
+        if (cur + n > cap) {   /* keep the tail: drop the oldest bytes */
+                size_t drop = cur + n - cap;
+                memmove(r->log, r->log + drop, cur - drop);
+                cur -= drop;
+        }
+        memcpy(r->log + cur, data, n);
+        r->log[cur + n] = '\0';
+}
+
+static int run_jailed(char *const argv[], int64_t timeout_ms, size_t max_out, bool out_to_log,
+                      nx_git_result *res, err_t *err)
+{
+        int outp[2], errp[2];
+        if (pipe2(outp, O_CLOEXEC) < 0)
+                return err_errno(err, errno, "git: pipe");
+        if (pipe2(errp, O_CLOEXEC) < 0) {
+                close(outp[0]);
+                close(outp[1]);
+                return err_errno(err, errno, "git: pipe");
+        }
+        pid_t pid = fork();
+        if (pid < 0) {
+                int e = errno;
+                close(outp[0]);
+                close(outp[1]);
+                close(errp[0]);
+                close(errp[1]);
+                return err_errno(err, e, "git: fork");
+        }
+        if (pid == 0) {
+                int devnull = open("/dev/null", O_RDONLY);
+                if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(outp[1], 1) < 0 ||
+                    dup2(errp[1], 2) < 0)
+                        _exit(127);
+                setpgid(0, 0);
+                /* execve() takes char *const[]; the strings are never written */
+                execve(argv[0], argv, (char *const *)(uintptr_t)git_env);
+                _exit(127);
+        }
+        close(outp[1]);
+        close(errp[1]);
+        res->exit_code = -1;
+        int64_t deadline = clock_mono_ms() + timeout_ms;
+        struct pollfd pfd[2] = { { outp[0], POLLIN, 0 }, { errp[0], POLLIN, 0 } };
+        size_t cap_alloc = 0;
+        char tmp[16384];
+        while (pfd[0].fd >= 0 || pfd[1].fd >= 0) {
+                int64_t left = deadline - clock_mono_ms();
+                if (left <= 0) {
+                        res->timed_out = true;
+                        kill(-pid, SIGKILL);
+                        kill(pid, SIGKILL);
+                        break;
+                }
+                int n = poll(pfd, 2, (int)(left > 1000 ? 1000 : left));
+                if (n < 0 && errno != EINTR)
+                        break;
+                for (int i = 0; i < 2; i++) {
+                        if (pfd[i].fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                                continue;
+                        ssize_t r = read(pfd[i].fd, tmp, sizeof(tmp));
+                        if (r <= 0) {
+                                close(pfd[i].fd);
+                                pfd[i].fd = -1;
+                                continue;
+                        }
+                        if (i == 1 || out_to_log) {
+                                append_tail(res, tmp, (size_t)r);
+                                continue;
+                        }
+                        /* stdout (diff): keep at most max_out bytes, keep reading the rest */
+                        size_t room = max_out > res->out_len ? max_out - res->out_len : 0;
+                        size_t take = (size_t)r < room ? (size_t)r : room;
+                        if (take < (size_t)r)
+                                res->out_truncated = true;
+                        if (take) {
+                                if (res->out_len + take > cap_alloc) {
+                                        size_t want = cap_alloc ? cap_alloc * 2 : 65536;
+                                        while (want < res->out_len + take)
+                                                want *= 2;
+                                        if (want > max_out)
+                                                want = max_out;
+                                        uint8_t *p = realloc(res->out, want);
+                                        if (!p) {
+                                                res->out_truncated = true;
+                                                continue;
+                                        }
+                                        res->out = p;
+                                        cap_alloc = want;
+                                }
+                                memcpy(res->out + res->out_len, tmp, take);
+                                res->out_len += take;
+                        }
+                }
+        }
+        for (int i = 0; i < 2; i++)
+                if (pfd[i].fd >= 0)
+                        close(pfd[i].fd);
+        int status = 0;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        if (WIFEXITED(status))
+                res->exit_code = WEXITSTATUS(status);
+        else if (WIFSIGNALED(status))
+                res->exit_code = 128 + WTERMSIG(status);
+        if (res->timed_out)
+                return err_setc(err, ERR_SYSTEM, "git timed out after %lld ms",
+                                (long long)timeout_ms);
+        return 0;
+}
+
+static bool executable(const char *p)
+{
+        return p && p[0] == '/' && access(p, X_OK) == 0;
+}
+
+/* bwrap_path as configured: an absolute path, or a name searched in the usual places. */
+static int find_bwrap(const char *configured, char *out, size_t outsz, err_t *err)
+{
+        const char *name = configured && *configured ? configured : "bwrap";
+        if (strchr(name, '/')) {
+                if (!executable(name))
+                        return err_set(err, "bwrap not found at %s: git is never run unjailed",
+                                       name);
+                return str_copy(out, outsz, name) < 0 ? err_set(err, "bwrap path too long") : 0;
+        }
+        const char *dirs[] = { "/usr/bin", "/bin", "/usr/local/bin", "/usr/sbin", NULL };
+        for (size_t i = 0; dirs[i]; i++) {
+                if (str_printf(out, outsz, "%s/%s", dirs[i], name) > 0 && executable(out))
+                        return 0;
+        }
+        return err_set(err, "bwrap not found: git is never run unjailed (install bubblewrap)");
+}
+
+static bool is_dir(const char *p)
+{
+        struct stat st;
+        return lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static bool is_file(const char *p)
+{
+        struct stat st;
+        return lstat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+#define MAX_ARGS 96
+
+typedef struct argv_b {
+        char *v[MAX_ARGS];
+        size_t n;
+} argv_b;
+
+static void add(argv_b *a, const char *s)
+{
+        if (a->n < MAX_ARGS - 1)
+                a->v[a->n++] = (char *)(uintptr_t)s;   /* execve's prototype, not mutated */
+        a->v[a->n] = NULL;
+}
+
+static void add_jail_base(argv_b *a, const char *bwrap, bool network)
+{
+        add(a, bwrap);
+        if (network) {
+                add(a, "--unshare-ipc");
+                add(a, "--unshare-pid");
+                add(a, "--unshare-uts");
+                add(a, "--unshare-cgroup-try");
+        } else {
+                add(a, "--unshare-all");
+        }
+        add(a, "--die-with-parent");
+        add(a, "--new-session");
+        add(a, "--cap-drop");
+        add(a, "ALL");
+        add(a, "--tmpfs");
+        add(a, "/");
+        add(a, "--ro-bind");
+        add(a, "/usr");
+        add(a, "/usr");
+        add(a, "--symlink");
+        add(a, "usr/bin");
+        add(a, "/bin");
+        add(a, "--symlink");
+        add(a, "usr/sbin");
+        add(a, "/sbin");
+        add(a, "--symlink");
+        add(a, "usr/lib");
+        add(a, "/lib");
+        if (is_dir("/usr/lib64")) {
+                add(a, "--symlink");
+                add(a, "usr/lib64");
+                add(a, "/lib64");
+        }
+        add(a, "--proc");
+        add(a, "/proc");
+        add(a, "--dev");
+        add(a, "/dev");
+        add(a, "--tmpfs");
+        add(a, "/tmp");
+        if (network) {
+                /* only what name resolution and TLS need, read-only */
+                static const char *const etc[] = { "/etc/resolv.conf", "/etc/hosts",
+                                                   "/etc/nsswitch.conf", "/etc/ssl",
+                                                   "/etc/ca-certificates", NULL };
+                for (size_t i = 0; etc[i]; i++) {
+                        if (is_file(etc[i]) || is_dir(etc[i])) {
+                                add(a, "--ro-bind");
+                                add(a, etc[i]);
+                                add(a, etc[i]);
+                        }
+                }
+        }
+}
+
+int nx_git_clone(const char *bwrap_path, const char *facility_path, const char *repo_url,
+                 int64_t timeout_ms, nx_git_result *res, err_t *err)
+{
+        memset(res, 0, sizeof(*res));
+        char bwrap[512];
+        if (find_bwrap(bwrap_path, bwrap, sizeof(bwrap), err) < 0)
+                return -1;
+        argv_b a = { .n = 0 };
+        add_jail_base(&a, bwrap, true);
+        add(&a, "--bind");
+        add(&a, facility_path);
+        add(&a, "/workspace");
+        add(&a, "--chdir");
+        add(&a, "/workspace");
+        add(&a, "--");
+        add(&a, "/usr/bin/git");
+        const char *const cfg[] = { GIT_SAFE_CONFIG };
+        for (size_t i = 0; i < sizeof(cfg) / sizeof(cfg[0]); i++)
+                add(&a, cfg[i]);
+        add(&a, "clone");
+        add(&a, "--depth");
+        add(&a, "1");
+        add(&a, "--no-recurse-submodules");
+        add(&a, "--");
+        add(&a, repo_url);
+        add(&a, ".");
+        if (run_jailed(a.v, timeout_ms, 0, true, res, err) < 0)
+                return err_wrap(err, "git clone");
+        return 0;
+}
+
+int nx_git_diff(const char *bwrap_path, const char *facility_path, size_t max_bytes,
+                int64_t timeout_ms, nx_git_result *res, err_t *err)
+{
+        memset(res, 0, sizeof(*res));
+        char gitdir[4200];
+        if (str_printf(gitdir, sizeof(gitdir), "%s/.git", facility_path) < 0)
+                return err_set(err, "git diff: facility path too long");
+        if (!is_dir(gitdir))   /* lstat: a .git symlink is not followed */
+                return 0;
+        char bwrap[512];
+        if (find_bwrap(bwrap_path, bwrap, sizeof(bwrap), err) < 0)
+                return -1;
+        /* The repository's own config is replaced for this run: whatever it defines —
+         * filter drivers (which git runs whenever .gitattributes selects them), textconv,
+         * fsmonitor, includes pulling in more — is simply not there. */
+        char clean_cfg[] = "/tmp/nexus-gitcfg-XXXXXX";
+        _cleanup_close_ int cfd = mkostemp(clean_cfg, O_CLOEXEC);
+        if (cfd < 0)
+                return err_errno(err, errno, "git diff: create clean config");
+        static const char cfg_text[] = "[core]\n\trepositoryformatversion = 0\n\tbare = false\n";
+        bool wrote = write(cfd, cfg_text, sizeof(cfg_text) - 1) == (ssize_t)(sizeof(cfg_text) - 1);
+        if (!wrote) {
+                unlink(clean_cfg);
+                return err_errno(err, errno, "git diff: write clean config");
+        }
+        argv_b a = { .n = 0 };
+        add_jail_base(&a, bwrap, false);
+        add(&a, "--ro-bind");
+        add(&a, facility_path);
+        add(&a, "/workspace");
+        add(&a, "--ro-bind");
+        add(&a, clean_cfg);
+        add(&a, "/workspace/.git/config");
+        add(&a, "--chdir");
+        add(&a, "/workspace");
+        add(&a, "--");
+        add(&a, "/usr/bin/git");
+        const char *const cfg[] = { GIT_SAFE_CONFIG };
+        for (size_t i = 0; i < sizeof(cfg) / sizeof(cfg[0]); i++)
+                add(&a, cfg[i]);
+        add(&a, "--no-pager");
+        add(&a, "diff");
+        add(&a, "--no-ext-diff");
+        add(&a, "--no-textconv");
+        add(&a, "--no-color");
+        add(&a, "HEAD");
+        int r = run_jailed(a.v, timeout_ms, max_bytes, false, res, err);
+        unlink(clean_cfg);
+        return r < 0 ? err_wrap(err, "git diff") : 0;
+}

@@ -1,0 +1,40 @@
+/* agent/gitsafe.h — git for the daemon, without repository code on the host (DESIGN D15).
+ *
+ * Every git the daemon runs (clone on the host profile, diff collection for every profile)
+ * runs inside a throw-away bubblewrap jail: no capabilities, its own PID/IPC/UTS namespaces,
+ * a read-only /usr, a private /tmp, the facility at /workspace (read-only for diff), no
+ * network except for clone, and no host configuration (GIT_CONFIG_NOSYSTEM, global config
+ * /dev/null, HOME in the jail's tmpfs). On top of the jail, config-driven execution is
+ * switched off on the command line (core.fsmonitor, core.hooksPath, diff.external,
+ * --no-ext-diff, --no-textconv), so a planted .git/config normally runs nothing at all and,
+ * if git ever did run something, it would run jailed. Without bwrap nothing runs (fail
+ * closed): no clone, no diff.
+ *
+ * These functions block (fork, pipes, waitpid): call them from the uv thread pool. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+
+typedef struct nx_git_result {
+        int exit_code;                  /* git's exit code, 128+N for a signal, -1 unknown */
+        bool timed_out;
+        uint8_t *out;                   /* stdout, bounded (diff); malloc'd */
+        size_t out_len;
+        bool out_truncated;             /* stdout was longer than the cap */
+        char log[4096];                 /* stderr (+ stdout for clone), bounded tail */
+} nx_git_result;
+
+void nx_git_result_free(nx_git_result *r);
+
+/* git clone --depth 1 -- <url> . into the (empty) facility directory. The URL must already
+ * have passed nx_repo_url_check(). */
+int nx_git_clone(const char *bwrap_path, const char *facility_path, const char *repo_url,
+                 int64_t timeout_ms, nx_git_result *res, err_t *err);
+
+/* git diff HEAD of the facility, stdout capped at max_bytes (out_truncated when cut). A
+ * facility without a .git directory gives exit_code 0 and an empty diff. */
+int nx_git_diff(const char *bwrap_path, const char *facility_path, size_t max_bytes,
+                int64_t timeout_ms, nx_git_result *res, err_t *err);
