@@ -75,7 +75,7 @@ int ms_listen_parse(const char *s, const char *what, char *host, size_t hostsz, 
                 }
                 portstr = colon + 1;
         }
-        uint16_t p;
+        uint16_t p = 0;
         if (parse_port(portstr, what, s, &p, err) < 0)
                 return -1;
         if (strlen(h) >= hostsz)

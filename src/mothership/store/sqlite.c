@@ -585,7 +585,7 @@ static int store_migrate(ms_store *s, int *applied, err_t *err)
                 return -1;
         if (db_exec(c, schema_migrations_sql, err) < 0)
                 return err_wrap(err, "create schema_migrations");
-        int version;
+        int version = 0;
         if (read_version(c, &version, err) < 0)
                 return -1;
         int latest = ms_store_latest_schema_version();
