@@ -7,6 +7,7 @@
 #include "sandbox/cgroup.h"
 #include "sandbox/proctree.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -259,6 +260,21 @@ static bool process_running(pid_t pid)
         stat[n] = '\0';
         const char *rp = strrchr(stat, ')');
         return rp && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
+}
+
+/* Reaps the child, waiting at most ~10 s: a kill that did not work fails the case instead of
+ * waiting for a `sleep 100` to end. Returns 1 when reaped. */
+static int reap_bounded(nx_child *c)
+{
+        err_t err = ERR_INIT;
+        for (int i = 0; i < 5000; i++) {
+                int r = nx_child_reap(c, false, &err);
+                if (r != 0)
+                        return r;
+                struct timespec ts = { 0, 2000000 };
+                nanosleep(&ts, NULL);
+        }
+        return 0;
 }
 
 #define REQUIRE_REAL() do { \
@@ -847,7 +863,7 @@ static void test_real_destroy_removes_every_directory(void **state)
         assert_int_equal(nx_cgroup_destroy(&cg, &err), 0);
         for (size_t i = 0; i < n; i++)
                 assert_false(path_exists(paths[i]));
-        assert_int_equal(nx_child_reap(&s.child, true, &err), 1);
+        assert_int_equal(reap_bounded(&s.child), 1);
         assert_int_equal(nx_wait_status_to_exit_code(s.child.wait_status), 137);
         spawned_done(&s, NULL);
 }
@@ -867,7 +883,7 @@ static void test_real_stale_directory_is_replaced(void **state)
          * the old process is killed, the directory recreated empty */
         nx_cgroup *cg2 = NULL;
         assert_int_equal(nx_cgroup_create(&real_sys, id, NULL, &cg2, &err), 0);
-        assert_int_equal(nx_child_reap(&s.child, true, &err), 1);
+        assert_int_equal(reap_bounded(&s.child), 1);
         assert_int_equal(nx_wait_status_to_exit_code(s.child.wait_status), 137);
         bool pop = true;
         assert_int_equal(nx_cgroup_populated(cg2, &pop, &err), 0);
@@ -915,7 +931,7 @@ static void test_real_child_joins_every_cgroup_before_exec(void **state)
                 len += (size_t)r;
         }
         text[len] = '\0';
-        assert_int_equal(nx_child_reap(&s.child, true, &err), 1);
+        assert_int_equal(reap_bounded(&s.child), 1);
         (void)str_printf(suffix, sizeof(suffix), "/%s/%s\n", test_base, id);
         (void)nx_cgroup_joins(cg, &n);
         size_t hits = 0;
@@ -966,7 +982,7 @@ static void test_real_tree_kill_kills_grandchildren(void **state)
         assert_true(process_running(a) && process_running(b));
         assert_int_equal(nx_child_kill_tree(&s.child, cg, SIGKILL, &err), 0);
         assert_int_equal(nx_cgroup_wait_empty(cg, 10000, &err), 0);
-        assert_int_equal(nx_child_reap(&s.child, true, &err), 1);
+        assert_int_equal(reap_bounded(&s.child), 1);
         assert_true(all_descendants_gone());
         assert_false(process_running(a));
         assert_false(process_running(b));
@@ -989,7 +1005,7 @@ static void test_real_setsid_daemon_still_killed_via_cgroup(void **state)
         /* double fork + setsid, stdio detached, parent exits: a classic daemon */
         spawn_in(cg, "setsid sh -c 'sleep 100 & echo $!' </dev/null 2>/dev/null; exit 0", &s);
         pid_t d = read_pid(&s.child);
-        assert_int_equal(nx_child_reap(&s.child, true, &err), 1);
+        assert_int_equal(reap_bounded(&s.child), 1);
         assert_true(process_running(d));
         assert_int_not_equal(getsid(d), s.child.pid);
         assert_int_not_equal(getpgid(d), s.child.pgid);
@@ -1020,7 +1036,7 @@ static void test_real_oom_kill_is_detected(void **state)
         spawned s = { NX_CHILD_INIT, NULL, NULL };
         /* dd touches a 256 MiB buffer: far beyond 32 MiB, no swap to hide in */
         spawn_in(cg, "exec dd if=/dev/zero of=/dev/null bs=256M count=1 2>/dev/null", &s);
-        assert_int_equal(nx_child_reap(&s.child, true, &err), 1);
+        assert_int_equal(reap_bounded(&s.child), 1);
         assert_int_equal(nx_wait_status_to_exit_code(s.child.wait_status), 137);
         assert_int_equal(nx_cgroup_oom_killed(cg, &oom, &err), 0);
         assert_true(oom);
@@ -1043,7 +1059,7 @@ static void test_real_no_oom_reported_for_small_process(void **state)
         assert_int_equal(nx_cgroup_create(&real_sys, id, &lim, &cg, &err), 0);
         spawned s = { NX_CHILD_INIT, NULL, NULL };
         spawn_in(cg, "exec dd if=/dev/zero of=/dev/null bs=1M count=4 2>/dev/null", &s);
-        assert_int_equal(nx_child_reap(&s.child, true, &err), 1);
+        assert_int_equal(reap_bounded(&s.child), 1);
         assert_int_equal(nx_wait_status_to_exit_code(s.child.wait_status), 0);
         assert_int_equal(nx_cgroup_oom_killed(cg, &oom, &err), 0);
         assert_false(oom);
@@ -1076,7 +1092,7 @@ static void test_real_fork_bomb_contained_by_pids_limit(void **state)
         assert_true(strtoll(text, NULL, 10) <= 40);
         assert_int_equal(nx_child_kill_tree(&s.child, cg, SIGKILL, &err), 0);
         assert_int_equal(nx_cgroup_wait_empty(cg, 10000, &err), 0);
-        assert_int_equal(nx_child_reap(&s.child, true, &err), 1);
+        assert_int_equal(reap_bounded(&s.child), 1);
         assert_true(all_descendants_gone());
         spawned_done(&s, cg);
         assert_int_equal(nx_cgroup_destroy(&cg, &err), 0);
@@ -1119,7 +1135,7 @@ static void test_real_freezer_tree_kill_without_cgroup_kill(void **state)
         bool pop = true;
         assert_int_equal(nx_cgroup_populated(cg, &pop, &err), 0);
         assert_false(pop);
-        assert_int_equal(nx_child_reap(&s.child, true, &err), 1);
+        assert_int_equal(reap_bounded(&s.child), 1);
         assert_int_equal(nx_wait_status_to_exit_code(s.child.wait_status), 137);
         assert_true(all_descendants_gone());
         assert_false(process_running(esc));
@@ -1145,7 +1161,7 @@ static void test_real_signal_reaches_every_listed_process(void **state)
         for (int i = 0; i < WAIT_STEPS && getsid(esc) == s.child.pid; i++)
                 step_sleep();
         assert_int_equal(nx_cgroup_signal(cg, SIGTERM, &err), 0);
-        assert_int_equal(nx_child_reap(&s.child, true, &err), 1);
+        assert_int_equal(reap_bounded(&s.child), 1);
         assert_int_equal(nx_wait_status_to_exit_code(s.child.wait_status), 143);
         assert_true(all_descendants_gone());
         assert_false(process_running(esc));
@@ -1154,6 +1170,45 @@ static void test_real_signal_reaches_every_listed_process(void **state)
 }
 
 /* ---- setup ---- */
+
+/* Removes every directive directory a failed case left under the test base (killing what is
+ * inside first), then the base itself. Runs after every case. */
+static void sweep_test_base(const nx_cgroup_sys *sys)
+{
+        nx_cgroup_mounts m;
+        err_t err = ERR_INIT;
+
+        if (nx_cgroup_detect(sys, &m, &err) < 0)
+                return;
+        for (int h = -1; h < NX_CGROUP_CTRL_COUNT; h++) {
+                const char *mnt = h < 0 ? m.v2 : m.v1[h];
+                char base[NX_CGROUP_PATH_MAX], dir[NX_CGROUP_PATH_MAX], file[NX_CGROUP_PATH_MAX];
+                if (!mnt[0] || str_printf(base, sizeof(base), "%s/%s", mnt, sys->base) < 0)
+                        continue;
+                DIR *d = opendir(base);
+                if (!d)
+                        continue;
+                for (struct dirent *e = readdir(d); e; e = readdir(d)) {
+                        if (e->d_type != DT_DIR || e->d_name[0] == '.' ||
+                            str_printf(dir, sizeof(dir), "%s/%s", base, e->d_name) < 0)
+                                continue;
+                        for (int i = 0; i < 500 && rmdir(dir) < 0 && errno == EBUSY; i++) {
+                                (void)str_printf(file, sizeof(file), "%s/cgroup.procs", dir);
+                                FILE *f = fopen(file, "re");
+                                long pid;
+                                while (f && fscanf(f, "%ld", &pid) == 1)
+                                        if (pid > 1 && pid != (long)getpid())
+                                                (void)kill((pid_t)pid, SIGKILL);
+                                if (f)
+                                        fclose(f);
+                                struct timespec ts = { 0, 2000000 };
+                                nanosleep(&ts, NULL);
+                        }
+                }
+                closedir(d);
+                (void)rmdir(base);
+        }
+}
 
 static int teardown_reap(void **state)
 {
@@ -1187,26 +1242,17 @@ static int teardown_reap(void **state)
         return 0;
 }
 
-/* Removes every directive directory a failed case may have left under the test base. */
+static int teardown_case(void **state)
+{
+        (void)teardown_reap(state);
+        if (real_usable)
+                sweep_test_base(&real_sys);
+        return 0;
+}
+
 static int group_teardown(void **state)
 {
-        nx_cgroup_mounts m;
-        err_t err = ERR_INIT;
-
-        (void)teardown_reap(state);
-        if (nx_cgroup_detect(&real_sys, &m, &err) == 0) {
-                for (int h = -1; h < NX_CGROUP_CTRL_COUNT; h++) {
-                        const char *mnt = h < 0 ? m.v2 : m.v1[h];
-                        char p[NX_CGROUP_PATH_MAX];
-                        if (!mnt[0])
-                                continue;
-                        for (unsigned i = 1; i <= id_seq; i++) {
-                                (void)str_printf(p, sizeof(p), "%s/%s/t%ld-%u", mnt, test_base,
-                                                 (long)getpid(), i);
-                                (void)rmdir(p);
-                        }
-                }
-        }
+        (void)teardown_case(state);
         nx_cgroup_remove_base(&real_sys);
         return 0;
 }
@@ -1231,7 +1277,7 @@ static int group_setup(void **state)
         return 0;
 }
 
-#define T(f) cmocka_unit_test_teardown(f, teardown_reap)
+#define T(f) cmocka_unit_test_teardown(f, teardown_case)
 
 int main(void)
 {

@@ -5,6 +5,7 @@
 #include "testutil.h"
 #include "sandbox/host.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -146,6 +147,21 @@ static bool real_cgroups(void)
         err_t err = ERR_INIT;
         return geteuid() == 0 && nx_cgroup_detect(&real_sys, &m, &err) == 0 &&
                m.layout != NX_CGROUP_LAYOUT_NONE;
+}
+
+/* Reaps the child, waiting at most ~10 s: a kill that did not work fails the case instead of
+ * waiting for a `sleep 100` to end. Returns 1 when reaped. */
+static int reap_bounded(nx_child *c)
+{
+        err_t err = ERR_INIT;
+        for (int i = 0; i < 5000; i++) {
+                int r = nx_child_reap(c, false, &err);
+                if (r != 0)
+                        return r;
+                struct timespec ts = { 0, 2000000 };
+                nanosleep(&ts, NULL);
+        }
+        return 0;
 }
 
 /* ---- the profile gate and request checks ---- */
@@ -507,18 +523,78 @@ static void test_real_kill_tree_reaches_daemonised_descendant(void **state)
         assert_true(d > 1);
         assert_int_equal(kill(d, 0), 0);
         assert_int_equal(nx_child_kill_tree(&c, prep.cgroup, SIGKILL, &err), 0);
-        assert_int_equal(nx_child_reap(&c, true, &err), 1);
+        assert_int_equal(reap_bounded(&c), 1);
         assert_int_equal(nx_wait_status_to_exit_code(c.wait_status), 137);
         assert_int_equal(nx_cgroup_wait_empty(prep.cgroup, 10000, &err), 0);
         /* the daemon was re-parented to us (subreaper): reap it to prove it died */
-        int st;
-        assert_int_equal(waitpid(d, &st, 0), d);
+        int st = 0;
+        pid_t got = 0;
+        for (int i = 0; i < 5000 && (got = waitpid(d, &st, WNOHANG)) == 0; i++) {
+                struct timespec ts = { 0, 2000000 };
+                nanosleep(&ts, NULL);
+        }
+        assert_int_equal(got, d);
         assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
         nx_child_close(&c);
         assert_int_equal(nx_host_prepared_free(&prep, &err), 0);
 }
 
 /* ---- setup ---- */
+
+/* Removes every directive directory a failed case left under the test base (killing what is
+ * inside first), then the base itself. Runs after every case. */
+static void sweep_test_base(const nx_cgroup_sys *sys)
+{
+        nx_cgroup_mounts m;
+        err_t err = ERR_INIT;
+
+        if (nx_cgroup_detect(sys, &m, &err) < 0)
+                return;
+        for (int h = -1; h < NX_CGROUP_CTRL_COUNT; h++) {
+                const char *mnt = h < 0 ? m.v2 : m.v1[h];
+                char base[NX_CGROUP_PATH_MAX], dir[NX_CGROUP_PATH_MAX], file[NX_CGROUP_PATH_MAX];
+                if (!mnt[0] || str_printf(base, sizeof(base), "%s/%s", mnt, sys->base) < 0)
+                        continue;
+                DIR *d = opendir(base);
+                if (!d)
+                        continue;
+                for (struct dirent *e = readdir(d); e; e = readdir(d)) {
+                        if (e->d_type != DT_DIR || e->d_name[0] == '.' ||
+                            str_printf(dir, sizeof(dir), "%s/%s", base, e->d_name) < 0)
+                                continue;
+                        for (int i = 0; i < 500 && rmdir(dir) < 0 && errno == EBUSY; i++) {
+                                (void)str_printf(file, sizeof(file), "%s/cgroup.procs", dir);
+                                FILE *f = fopen(file, "re");
+                                long pid;
+                                while (f && fscanf(f, "%ld", &pid) == 1)
+                                        if (pid > 1 && pid != (long)getpid())
+                                                (void)kill((pid_t)pid, SIGKILL);
+                                if (f)
+                                        fclose(f);
+                                struct timespec ts = { 0, 2000000 };
+                                nanosleep(&ts, NULL);
+                        }
+                }
+                closedir(d);
+                (void)rmdir(base);
+        }
+}
+
+/* Reaps every child (orphans come to us) until none is left, bounded. */
+static bool all_descendants_gone(void)
+{
+        for (int i = 0; i < 5000; i++) {
+                int st;
+                pid_t r = waitpid(-1, &st, WNOHANG);
+                if (r < 0 && errno == ECHILD)
+                        return true;
+                if (r == 0) {
+                        struct timespec ts = { 0, 2000000 };
+                        nanosleep(&ts, NULL);
+                }
+        }
+        return false;
+}
 
 static int teardown_reap(void **state)
 {
@@ -546,10 +622,16 @@ static int teardown_reap(void **state)
                         while (*p == ' ' || *p == '\n')
                                 p++;
                 }
-                int st;
-                while (waitpid(-1, &st, 0) > 0)
-                        ;
+                (void)all_descendants_gone();
         }
+        return 0;
+}
+
+static int teardown_case(void **state)
+{
+        (void)teardown_reap(state);
+        if (geteuid() == 0)
+                sweep_test_base(&real_sys);
         return 0;
 }
 
@@ -574,7 +656,7 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-        (void)teardown_reap(state);
+        (void)teardown_case(state);
         nx_cgroup_remove_base(&real_sys);
         rm_tree(facility, "/tmp/nx-host-facility-");
         FREE_AND_NULL(std_env[0]);
@@ -582,7 +664,7 @@ static int group_teardown(void **state)
         return 0;
 }
 
-#define T(f) cmocka_unit_test_teardown(f, teardown_reap)
+#define T(f) cmocka_unit_test_teardown(f, teardown_case)
 
 int main(void)
 {

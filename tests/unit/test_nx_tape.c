@@ -533,6 +533,25 @@ static void test_tape_swallows_errors_and_recovers(void **state)
         free(text);
 }
 
+static void test_tape_failed_rotation_keeps_existing_lines(void **state)
+{
+        fixture *f = *state;
+        /* <path>.1 is a non-empty directory: neither unlink nor rename can replace it */
+        char inner[200];
+        assert_int_equal(mkdir(f->rotated, 0755), 0);
+        assert_true(str_printf(inner, sizeof(inner), "%s/keep", f->rotated) > 0);
+        write_file(inner, "x");
+        nx_tape *t = open_ok(f->path, 1);
+        nx_tape_event(t, NULL, NULL, NULL, NULL, "first", NULL);
+        nx_tape_event(t, NULL, NULL, NULL, NULL, "second", NULL);
+        nx_tape_close(t);
+        char *text = slurp(f->path);
+        assert_int_equal(count_lines(text), 2);
+        assert_non_null(strstr(text, "\"first\""));
+        assert_non_null(strstr(text, "\"second\""));
+        free(text);
+}
+
 struct writer_arg {
         nx_tape *t;
         int id;
@@ -600,6 +619,7 @@ int main(void)
                 T(test_tape_parent_is_a_file_fails_with_dir_message),
                 T(test_tape_path_is_a_directory_fails_with_open_message),
                 T(test_tape_swallows_errors_and_recovers),
+                T(test_tape_failed_rotation_keeps_existing_lines),
                 T(test_tape_concurrent_events_stay_whole_lines),
 #undef T
         };

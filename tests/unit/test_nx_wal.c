@@ -258,6 +258,9 @@ static void test_wal_check_id_refuses_path_and_url_trouble(void **state)
         assert_int_equal(nx_wal_check_id(longer, &err), -1);
         assert_non_null(strstr(err.msg, "longer than 128"));
         assert_int_equal(nx_wal_check_id(NULL, &err), -1);
+        /* verdict only: no error object needed */
+        assert_int_equal(nx_wal_check_id("a/b", NULL), -1);
+        assert_int_equal(nx_wal_check_id(ID1, NULL), 0);
 }
 
 /* ── line format ────────────────────────────────────────────────────────────────────── */
@@ -1073,6 +1076,35 @@ static void test_wal_entry_corrupted_after_open_is_skipped_then_dropped(void **s
         json_decref(r);
 }
 
+static void test_wal_entry_whose_bytes_vanished_does_not_block_rewrite(void **state)
+{
+        fixture *f = *state;
+        json_t *r = report("succeeded", 0);
+        nx_wal *w = open_ok(f->dir);
+        append_ok(w, ID1, r);
+        struct stat st;
+        assert_int_equal(stat(f->file, &st), 0);
+        append_ok(w, ID2, r);
+        /* someone truncates the file behind our back, REF-style */
+        assert_int_equal(truncate(f->file, st.st_size), 0);
+        pending p = pending_ok(w);
+        assert_int_equal(p.n, 1);
+        assert_int_equal(p.skipped, 1);
+        pending_free(&p);
+        remove_ok(w, ID1);
+        assert_int_equal(nx_wal_depth(w), 0);
+        append_ok(w, ID3, r);
+        nx_wal_close(w);
+        w = open_ok(f->dir);
+        p = pending_ok(w);
+        assert_int_equal(p.n, 1);
+        assert_int_equal(p.skipped, 0);
+        assert_string_equal(p.v[0].directive_id, ID3);
+        pending_free(&p);
+        nx_wal_close(w);
+        json_decref(r);
+}
+
 static void test_wal_stale_temp_file_is_removed_at_open(void **state)
 {
         fixture *f = *state;
@@ -1356,6 +1388,7 @@ int main(void)
                 T(test_wal_flipped_byte_in_directive_id_is_detected),
                 T(test_wal_garbage_file_loads_as_empty),
                 T(test_wal_entry_corrupted_after_open_is_skipped_then_dropped),
+                T(test_wal_entry_whose_bytes_vanished_does_not_block_rewrite),
                 T(test_wal_stale_temp_file_is_removed_at_open),
                 T(test_wal_many_superseded_lines_are_compacted),
                 cmocka_unit_test(test_wal_load_buffer_agrees_with_file_load),

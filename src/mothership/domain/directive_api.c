@@ -594,6 +594,10 @@ int ms_h_log_chunks(ms_http_req *req, void *vapp)
                 goto out;
         }
         json_t *bv = json_object_get(body, "bytes");
+        if (bv && !json_is_null(bv) && !json_is_string(bv)) {
+                st = ms_http_respond_error(req, 422, "invalid_param", "bytes must be base64");
+                goto out;
+        }
         const char *b64 = json_is_string(bv) ? json_string_value(bv) : "";
         size_t blen = json_is_string(bv) ? json_string_length(bv) : 0;
         if (blen % 4 != 0) {

@@ -75,7 +75,10 @@ int ms_h_enroll(ms_http_req *req, void *vapp)
                         return api_store_error(req, &err);
                 str_printf(gen_name, sizeof(gen_name), "nexus-%s", hex);
         }
-        _cleanup_free_ char *kind = api_trimmed(json_object_get(body, "kind"));
+        json_t *kindv = json_object_get(body, "kind");
+        if (kindv && !json_is_null(kindv) && !json_is_string(kindv))
+                return ms_http_respond_error(req, 422, "invalid_param", "kind must be a string");
+        _cleanup_free_ char *kind = api_trimmed(kindv);
         if (kind && !kind_valid(kind))
                 return ms_http_respond_error(req, 422, "invalid_param",
                                              "kind must be one of server, desktop, mobile, bridge");
@@ -135,6 +138,22 @@ int ms_h_territory_heartbeat(ms_http_req *req, void *vapp)
         if ((st = api_body(req, &body))) {
                 ms_territory_clear(&t);
                 return st;
+        }
+        static const char *const objects[] = { "capacity", "labels", "runtime_status",
+                                               "telemetry", NULL };
+        for (size_t i = 0; objects[i]; i++) {
+                json_t *o = json_object_get(body, objects[i]);
+                if (o && !json_is_null(o) && !json_is_object(o)) {
+                        ms_territory_clear(&t);
+                        return ms_http_respond_error(req, 422, "invalid_param",
+                                                     "%s must be an object", objects[i]);
+                }
+        }
+        json_t *nv = json_object_get(body, "nexus_version");
+        if (nv && !json_is_null(nv) && !json_is_string(nv)) {
+                ms_territory_clear(&t);
+                return ms_http_respond_error(req, 422, "invalid_param",
+                                             "nexus_version must be a string");
         }
         ms_territory_heartbeat hb = { 0 };
         _cleanup_free_ char *ver = api_trimmed(json_object_get(body, "nexus_version"));

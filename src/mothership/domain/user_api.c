@@ -705,8 +705,10 @@ static int decide_tx(ms_store *s, void *vc, err_t *err)
 static int decide(ms_http_req *req, ms_app *app, const char *action)
 {
         caller c = { 0 };
+        _cleanup_json_ json_t *body = NULL;
         int st = resolve(app, req, &c, true);
-        if (st)
+        /* no parameters, but a malformed body is still a 400 (spec §0.3) */
+        if (st || (st = api_body(req, &body)))
                 goto out;
         /* §6.10 / §3.3.5: self-approval is refused before the state is looked at */
         if (strcmp(action, "approve") == 0 &&

@@ -497,6 +497,11 @@ int ms_http_server_start(const ms_http_server_config *cfg, ms_http_server **out,
                 MHD_OPTION_CONNECTION_TIMEOUT,
                 (unsigned int)(cfg->connection_timeout_s ? cfg->connection_timeout_s
                                                          : MS_HTTP_DEFAULT_CONN_TIMEOUT_S),
+                /* room for a request head with many headers or query arguments: with the
+                 * 32 KiB default, libmicrohttpd ran out of pool memory on ~500 query
+                 * arguments and dropped the connection without an answer; with this it
+                 * parses them and our own limits answer with a JSON 400 */
+                MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                 MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                 MHD_OPTION_UNESCAPE_CALLBACK, identity_unescape, s,

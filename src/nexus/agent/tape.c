@@ -67,9 +67,15 @@ static void tape_rotate(nx_tape *t)
                 t->fd = -1;
         }
         (void)unlink(t->rotated);
-        (void)rename(t->path, t->rotated);
-        t->fd = tape_open_fd(t->path, true);
-        t->size = 0;
+        if (rename(t->path, t->rotated) == 0) {
+                t->fd = tape_open_fd(t->path, true);
+                t->size = 0;
+                return;
+        }
+        /* Not rotated: keep appending rather than truncate lines nobody has saved. */
+        t->fd = tape_open_fd(t->path, false);
+        struct stat st;
+        t->size = t->fd >= 0 && fstat(t->fd, &st) == 0 ? st.st_size : 0;
 }
 
 int nx_tape_open(const char *path, int64_t max_bytes, nx_tape **out, err_t *err)

@@ -68,6 +68,10 @@ struct nx_wal {
 
 int nx_wal_check_id(const char *directive_id, err_t *err)
 {
+        /* Callers that only want the verdict pass err = NULL. */
+        err_t scratch = ERR_INIT;
+        if (!err)
+                err = &scratch;
         if (!directive_id || !*directive_id)
                 return err_set(err, "directive id is empty");
         size_t n = strnlen(directive_id, NX_WAL_ID_MAX + 1);
@@ -301,7 +305,8 @@ static ssize_t wal_src_read_at(const wal_src *s, uint64_t off, char *p, size_t n
         }
 }
 
-/* Reads exactly n bytes at off; a short read means the file shrank under us. */
+/* Reads exactly n bytes at off. Returns 0; -1 on a read error (errno); -2 at end of file
+ * first (the file shrank under us; errno ENODATA). */
 static int wal_src_read_full(const wal_src *s, uint64_t off, char *p, size_t n)
 {
         size_t got = 0;
@@ -310,8 +315,8 @@ static int wal_src_read_full(const wal_src *s, uint64_t off, char *p, size_t n)
                 if (r < 0)
                         return -1;
                 if (r == 0) {
-                        errno = EIO;
-                        return -1;
+                        errno = ENODATA;
+                        return -2;
                 }
                 got += (size_t)r;
         }
@@ -486,9 +491,12 @@ static int wal_read_line(const wal_src *src, const wal_slot *s, char **raw, nx_w
         _cleanup_free_ char *p = malloc(s->len + 1);
         if (!p)
                 return err_errno(err, ENOMEM, "read entry for %s", s->id);
-        if (wal_src_read_full(src, s->off, p, s->len) < 0)
-                return err_errno(err, errno, "read entry for %s at offset %llu", s->id,
-                                 (unsigned long long)s->off);
+        int rr = wal_src_read_full(src, s->off, p, s->len);
+        if (rr < 0) {
+                err_errno(err, errno, "read entry for %s at offset %llu", s->id,
+                          (unsigned long long)s->off);
+                return rr;   /* -2: its bytes are gone, it can never verify again */
+        }
         p[s->len] = '\n';
         if (nx_wal_parse_line(p, s->len, out, err) < 0) {
                 err_wrap(err, "entry for %s no longer verifies", s->id);

@@ -88,7 +88,7 @@ void nx_wal_close(nx_wal *w);
 /* ── the line format, for the fuzz target and tests ────────────────────────────────────── */
 
 /* Checks a directive id against [A-Za-z0-9._-]{1,NX_WAL_ID_MAX} (ids end up in URL paths;
- * "." and ".." are refused). */
+ * "." and ".." are refused). err may be NULL when only the verdict matters. */
 int nx_wal_check_id(const char *directive_id, err_t *err);
 
 /* Builds the line for an entry, trailing newline included (*len counts it). Fails on an

@@ -338,20 +338,27 @@ static nx_http_req *req_new(const nx_http_opts *o, bool post, const char *path,
                             const json_t *body, const char *bearer, int64_t timeout_ms,
                             err_t *err)
 {
-        if (!path || path[0] != '/')
-                return err_set(err, "request path \"%s\" must start with '/'",
-                               path ? path : "(null)"), NULL;
-        if (!token_ok(path, NX_HTTP_PATH_MAX))
-                return err_set(err, "request path must be at most %d printable ASCII "
-                               "characters without spaces (escape ids with "
-                               "nx_http_path_escape)", NX_HTTP_PATH_MAX), NULL;
-        if (bearer && bearer[0] && !token_ok(bearer, NX_HTTP_TOKEN_MAX))
-                return err_set(err, "bearer token must be at most %d printable ASCII "
-                               "characters without spaces", NX_HTTP_TOKEN_MAX), NULL;
+        if (!path || path[0] != '/') {
+                err_set(err, "request path \"%s\" must start with '/'", path ? path : "(null)");
+                return NULL;
+        }
+        if (!token_ok(path, NX_HTTP_PATH_MAX)) {
+                err_set(err, "request path must be at most %d printable ASCII characters "
+                        "without spaces (escape ids with nx_http_path_escape)",
+                        NX_HTTP_PATH_MAX);
+                return NULL;
+        }
+        if (bearer && bearer[0] && !token_ok(bearer, NX_HTTP_TOKEN_MAX)) {
+                err_set(err, "bearer token must be at most %d printable ASCII characters "
+                        "without spaces", NX_HTTP_TOKEN_MAX);
+                return NULL;
+        }
 
         nx_http_req *r = calloc(1, sizeof(*r));
-        if (!r)
-                return err_errno(err, ENOMEM, "http request"), NULL;
+        if (!r) {
+                err_errno(err, ENOMEM, "http request");
+                return NULL;
+        }
         r->resp = BUF_INIT(o->max_response);
         r->retry_after_s = -1;
         r->json_required = post;
@@ -779,8 +786,10 @@ int nx_http_new(uv_loop_t *loop, const nx_http_cfg *cfg, nx_http **out, err_t *e
 nx_http_req *nx_http_post(nx_http *h, const char *path, const json_t *body, const char *bearer,
                           int64_t timeout_ms, nx_http_cb cb, void *ctx, err_t *err)
 {
-        if (h->closing)
-                return err_set(err, "http client is closing"), NULL;
+        if (h->closing) {
+                err_set(err, "http client is closing");
+                return NULL;
+        }
         nx_http_req *r = req_new(&h->opts, true, path, body, bearer, timeout_ms, err);
         if (!r)
                 return NULL;

@@ -110,8 +110,10 @@ size_t nx_http_inflight(const nx_http *h);
 void nx_http_close(nx_http *h, void (*done)(void *ctx), void *ctx);
 
 /* Blocking POST (enrollment) and GET (doctor's /up), no loop needed. out is always filled.
- * Returns 0 when out->ok, else -1 with err holding out->error (a non-2xx keeps its status and
- * body in out). A GET accepts a 2xx body that is not JSON (a health page): ok, body NULL. */
+ * Returns 0 when out->ok, else -1 with err = "<METHOD> <path>: <out->error>" (code from the
+ * status: 404 → ERR_NOT_FOUND, 409 → ERR_CONFLICT, …; ERR_SYSTEM for transport errors); a
+ * non-2xx keeps its status and body in out. A GET accepts a 2xx body that is not JSON (a
+ * health page): ok, body NULL. */
 int nx_http_post_sync(const nx_http_cfg *cfg, const char *path, const json_t *body,
                       const char *bearer, int64_t timeout_ms, nx_http_result *out, err_t *err);
 int nx_http_get_sync(const nx_http_cfg *cfg, const char *path, int64_t timeout_ms,

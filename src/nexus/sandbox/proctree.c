@@ -89,7 +89,7 @@ static _Noreturn void child_main(const child_plan *p)
         for (size_t i = 0; i < req->n_cgroup_joins; i++) {
                 ssize_t n;
                 do {
-                        n = 1;
+                        n = write(req->cgroup_joins[i].procs_fd, "0", 1);
                 } while (n < 0 && errno == EINTR);
                 if (n != 1)
                         child_fail(errpipe, STEP_CGROUP, (int)i, n < 0 ? errno : EIO);
