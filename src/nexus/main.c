@@ -217,9 +217,8 @@ int main(int argc, char **argv)
         }
         nx_config cfg = { 0 };
         if (nx_config_load(cli.config_path, &cfg, &err) < 0) {
-                /* one clear line naming file, line and key */
+                /* one clear line naming file, line and key (not also a JSON log record) */
                 fprintf(stderr, "nexusd: %s\n", err.msg);
-                log_error("load config failed", LOG_ERR(&err));
                 nx_http_global_cleanup();
                 return 1;
         }

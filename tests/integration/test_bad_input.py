@@ -19,6 +19,7 @@ import os
 import sys
 import uuid
 
+sys.dont_write_bytecode = True   # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (HttpError, b64, check, default_setup, default_teardown,  # noqa: E402
                      eq, expect_error, expect_json_error_4xx, expect_no_5xx, expect_status,

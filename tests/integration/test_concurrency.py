@@ -20,6 +20,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+sys.dont_write_bytecode = True   # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (World, check, default_setup, default_teardown, eq,  # noqa: E402
                      expect_status, fresh_source_ip, is_uuid, run_tap, short)

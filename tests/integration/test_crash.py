@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 
+sys.dont_write_bytecode = True   # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (HttpError, World, check, col_false, default_setup,  # noqa: E402
                      default_teardown, eq, expect_status, run_tap, short)

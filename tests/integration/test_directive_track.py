@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 
+sys.dont_write_bytecode = True   # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (World, b64, check, col_false, col_true, default_setup,  # noqa: E402
                      default_teardown, eq, expect_error, expect_status, fresh_source_ip,

@@ -12,6 +12,7 @@ Usage: test_jobs.py <path to mothership binary>   (TAP on stdout)
 import os
 import sys
 
+sys.dont_write_bytecode = True   # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Server, World, b64, check, eq, expect_error,  # noqa: E402
                      expect_status, jcol, run_tap)

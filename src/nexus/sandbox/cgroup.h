@@ -15,8 +15,10 @@
  * which sandbox/proctree.c writes "0" into between fork and exec, so nothing the command forks
  * can start outside the cgroup (§6.6 ADVISED).
  *
- * Not thread-safe per object; no global state. Blocking (small sysfs reads/writes, and
- * bounded sleeps in kill/destroy): call from the loop only for create/kill, destroy may sleep. */
+ * Not thread-safe per object; no global state. create, populated, oom_killed and a v2
+ * cgroup.kill are a few small sysfs reads/writes (fine on the loop); the freezer kill path,
+ * wait_empty, destroy and capabilities poll with short sleeps (bounded, a few seconds at worst)
+ * and belong on the thread pool. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
