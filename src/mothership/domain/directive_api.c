@@ -157,14 +157,9 @@ static int claim_one(poll_ctx *pc, ms_store *s, const ms_directive *d, int64_t n
  * behind writers for the database lock to learn it (bench/polls). */
 static int claim_peek(poll_ctx *pc, bool *any, err_t *err)
 {
-        ms_directive_array cand = { 0 };
-        if (ms_directive_list_claimable(pc->app->store, pc->t.account_id,
-                                        (const char *const *)pc->profiles, pc->nprofiles, 1, &cand,
-                                        err) < 0)
-                return -1;
-        *any = cand.n > 0;
-        ms_directive_array_clear(&cand);
-        return 0;
+        return ms_directive_any_claimable(pc->app->store, pc->t.account_id,
+                                          (const char *const *)pc->profiles, pc->nprofiles, any,
+                                          err);
 }
 
 /* Claims what it can: peek first, take the write lock only when there is a candidate. */

@@ -501,7 +501,7 @@ int ms_http_server_start(const ms_http_server_config *cfg, ms_http_server **out,
                  * 32 KiB default, libmicrohttpd ran out of pool memory on ~500 query
                  * arguments and dropped the connection without an answer; with this it
                  * parses them and our own limits answer with a JSON 400 */
-                MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
+                MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                 MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                 MHD_OPTION_UNESCAPE_CALLBACK, identity_unescape, s,

@@ -442,6 +442,11 @@ int ms_directive_list(ms_store *s, const ms_directive_filter *f, ms_directive_ar
 int ms_directive_list_claimable(ms_store *s, const char *account_id,
                                 const char *const *profiles, size_t nprofiles, int limit,
                                 ms_directive_array *out, err_t *err);
+/* Whether at least one directive is claimable (the poll's read-only fast path). */
+#define MS_CLAIMABLE_PROFILES_MAX 8
+int ms_directive_any_claimable(ms_store *s, const char *account_id,
+                               const char *const *profiles, size_t nprofiles, bool *any,
+                               err_t *err);
 /* Reaper candidates (§7.7): leased with lease_expires_at < now, oldest expiry first. */
 int ms_directive_list_expired_leases(ms_store *s, int64_t now, int limit,
                                      ms_directive_array *out, err_t *err);

@@ -338,6 +338,48 @@ int ms_directive_list_claimable(ms_store *s, const char *account_id,
         return directive_collect(c, st, out, err);
 }
 
+/* The poll fast path: the (state, account_id, sandbox_profile) index answers it without
+ * building rows or temporary b-trees. Up to MS_CLAIMABLE_PROFILES_MAX profiles are bound. */
+static const char sql_directive_any_claimable[] =
+        "SELECT EXISTS (SELECT 1 FROM conduits_directives "
+        "WHERE state = 'queued' AND account_id = ?1 "
+        "AND sandbox_profile IN (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9))";
+
+int ms_directive_any_claimable(ms_store *s, const char *account_id,
+                               const char *const *profiles, size_t nprofiles, bool *any,
+                               err_t *err)
+{
+        *any = false;
+        if (!ms_id_ok(account_id) || nprofiles == 0)
+                return 0;
+        if (nprofiles > MS_CLAIMABLE_PROFILES_MAX) {
+                /* more profiles than the fast path binds: use the full query */
+                ms_directive_array a = { 0 };
+                if (ms_directive_list_claimable(s, account_id, profiles, nprofiles, 1, &a, err) < 0)
+                        return -1;
+                *any = a.n > 0;
+                ms_directive_array_clear(&a);
+                return 0;
+        }
+        ms_conn *c = ms_conn_get(s, err);
+        if (!c)
+                return -1;
+        _cleanup_stmt_ sqlite3_stmt *st = db_prepare(c, sql_directive_any_claimable, err);
+        if (!st || db_bind_text(c, st, 1, account_id, err) < 0)
+                return -1;
+        for (size_t i = 0; i < MS_CLAIMABLE_PROFILES_MAX; i++) {
+                int r = i < nprofiles && profiles[i] ? db_bind_text(c, st, (int)i + 2, profiles[i], err)
+                                                     : db_bind_null(c, st, (int)i + 2, err);
+                if (r < 0)
+                        return -1;
+        }
+        int r = db_step(c, st, err, "check claimable directives");
+        if (r < 0)
+                return -1;
+        *any = r == 1 && sqlite3_column_int(st, 0) == 1;
+        return 0;
+}
+
 static const char sql_directive_expired[] =
         "SELECT " DIRECTIVE_COLS " FROM conduits_directives "
         "WHERE state = 'leased' AND lease_expires_at < ?1 "
