@@ -8,6 +8,7 @@
 #include "domain/handlers.h"
 
 #include <inttypes.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -211,9 +212,25 @@ static int poll_respond(ms_http_req *req, poll_ctx *pc)
         return poll_reply(req, pc);
 }
 
+/* A parked long-poll whose client went away must not claim: nobody would receive the
+ * lease, and the directive would sit leased until the lease expires. */
+static bool client_gone(ms_http_req *req)
+{
+        int fd = ms_http_req_fd(req);
+        if (fd < 0)
+                return false;
+        struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+        return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
 static int poll_resume(ms_http_req *req, ms_http_wake why, void *ctx)
 {
         poll_ctx *pc = ctx;
+        if (client_gone(req))
+                return ms_http_respond_json(req, 200,
+                                            json_pack("{s:[], s:i, s:i}", "directives",
+                                                      "lease_ttl_seconds", MS_LEASE_TTL_S,
+                                                      "retry_after_seconds", 0));
         if (why == MS_HTTP_WAKE_NOTIFY) {
                 /* Something changed for the account, but maybe nothing we can claim (e.g.
                  * the facility is locked): keep waiting out the rest of wait_seconds. */
@@ -290,8 +307,15 @@ int ms_h_polls(ms_http_req *req, void *vapp)
         _cleanup_json_ json_t *maxv = api_param(req, body, "max_directives_to_claim");
         int64_t claims = api_lenient_int(maxv, 1, NULL);
         claims = claims < 1 ? 1 : claims > MS_MAX_CLAIMS ? MS_MAX_CLAIMS : claims;
-        /* §7.2 capacity from the last heartbeat */
-        int64_t slots = territory_max_concurrent(&pc->t) - territory_running(&pc->t);
+        /* §7.2 capacity from the last heartbeat — unless the poll itself says how many run
+         * now (our additive field): a heartbeat is up to 30 s old, and a stale "all busy"
+         * would leave a free daemon without work until the next one (bench/dispatch). */
+        int64_t running = territory_running(&pc->t);
+        json_t *rs = json_object_get(body, "runtime_status");
+        json_t *rd = json_is_object(rs) ? json_object_get(rs, "running_directives") : NULL;
+        if (json_is_integer(rd) && json_integer_value(rd) >= 0)
+                running = json_integer_value(rd);
+        int64_t slots = territory_max_concurrent(&pc->t) - running;
         if (slots <= 0)
                 return ms_http_respond_json(req, 200,
                                             json_pack("{s:[], s:i, s:i}", "directives",

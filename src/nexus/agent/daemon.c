@@ -241,6 +241,11 @@ static void poll_fire(uv_timer_t *t)
         _cleanup_json_ json_t *body = json_pack("{s:o, s:i}", "supported_sandbox_profiles",
                                                 profiles, "max_directives_to_claim",
                                                 (int)free_slots);
+        if (body)
+                /* our additive field: the server sizes the claim with this instead of the
+                 * last territory heartbeat, which may be 30 s old */
+                json_object_set_new(body, "runtime_status",
+                                    json_pack("{s:i}", "running_directives", (int)d->nruns));
         if (body && d->cfg->poll.wait_seconds > 0)
                 json_object_set_new(body, "wait_seconds", json_integer(d->cfg->poll.wait_seconds));
         err_t err = ERR_INIT;
