@@ -9,6 +9,7 @@ libjansson-dev libcyaml-dev libyaml-dev libssl-dev libcmocka-dev
 libuv1-dev libcurl4-openssl-dev libmicrohttpd-dev libsqlite3-dev libwslay-dev
 libseccomp-dev libcap-dev
 bubblewrap
+curl wrk nginx-light
 "
 missing=""
 for p in $PKGS; do

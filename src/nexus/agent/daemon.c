@@ -120,8 +120,12 @@ static json_t *heartbeat_body(nx_daemon *d)
                                     json_string(d->cfg->labels[i].value));
         json_t *health = json_object();
         json_t *host = nx_host_health();
-        if (host)
+        if (host) {
+                const char *drv[] = { "host" };
+                metric_set(d->m_driver_healthy, drv,
+                           json_is_true(json_object_get(host, "healthy")) ? 1 : 0);
                 json_object_set_new(health, "host", host);
+        }
         json_t *profiles = json_array();
         for (size_t i = 0; i < d->nprofiles; i++)
                 json_array_append_new(profiles, json_string(d->profiles[i]));
@@ -183,6 +187,8 @@ static void poll_done(void *vd, const nx_http_result *res)
 {
         nx_daemon *d = vd;
         d->poll_inflight = false;
+        if (d->stopping && res->status == 0)
+                return;   /* our own shutdown cut the long-poll short: not an error */
         int64_t now = clock_mono_ms();
         if (res->status < 200 || res->status >= 300 || !res->body) {
                 nx_breaker_failure(&d->breaker, now);
@@ -246,7 +252,8 @@ static void poll_fire(uv_timer_t *t)
                  * last territory heartbeat, which may be 30 s old */
                 json_object_set_new(body, "runtime_status",
                                     json_pack("{s:i}", "running_directives", (int)d->nruns));
-        if (body && d->cfg->poll.wait_seconds > 0)
+        /* the first poll does not wait: readiness needs one poll answered */
+        if (body && d->cfg->poll.wait_seconds > 0 && d->last_poll_ok_ms)
                 json_object_set_new(body, "wait_seconds", json_integer(d->cfg->poll.wait_seconds));
         err_t err = ERR_INIT;
         int64_t timeout = d->cfg->poll.long_poll_timeout_ms;
