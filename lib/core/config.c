@@ -6,6 +6,7 @@
  * scalar double-quoted and normalised, which pass 2 (cyaml_load_data) turns into a fresh
  * struct. The presence tree recorded by pass 1 then says which fields to move into dst. */
 #include "core/config.h"
+#include "core/str.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -116,39 +117,6 @@ static const char *msg_value(char *out, size_t outsz, const char *s, size_t len)
         }
         out[o] = '\0';
         return out;
-}
-
-static bool utf8_valid(const unsigned char *s, size_t n)
-{
-        size_t i = 0;
-        while (i < n) {
-                unsigned c = s[i];
-                size_t w;
-                uint32_t cp, min;
-                if (c < 0x80) {
-                        i++;
-                        continue;
-                } else if ((c & 0xe0) == 0xc0) {
-                        w = 2; cp = c & 0x1f; min = 0x80;
-                } else if ((c & 0xf0) == 0xe0) {
-                        w = 3; cp = c & 0x0f; min = 0x800;
-                } else if ((c & 0xf8) == 0xf0) {
-                        w = 4; cp = c & 0x07; min = 0x10000;
-                } else {
-                        return false;
-                }
-                if (n - i < w)
-                        return false;
-                for (size_t k = 1; k < w; k++) {
-                        if ((s[i + k] & 0xc0) != 0x80)
-                                return false;
-                        cp = (cp << 6) | (s[i + k] & 0x3f);
-                }
-                if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-                        return false;
-                i += w;
-        }
-        return true;
 }
 
 static void *ptr_get(const char *slot)
@@ -808,7 +776,7 @@ static int walk_scalar(struct walk *w, const cyaml_schema_value_t *schema, const
         size_t n = val.len;
         if (memchr(s, '\0', n))
                 return walk_fail_key(w, m, "value contains a NUL byte");
-        if (!utf8_valid((const unsigned char *)s, n))
+        if (!str_utf8_valid(s, n))
                 return walk_fail_key(w, m, "value is not valid UTF-8");
 
         char norm[64];

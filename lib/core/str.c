@@ -1,6 +1,8 @@
 /* core/str.c — see str.h. */
 #include "core/str.h"
 
+#include <stdint.h>
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -203,4 +205,44 @@ const char *str_trim(const char *s, size_t len, size_t *out_len)
                 b--;
         *out_len = b - a;
         return s + a;
+}
+
+bool str_utf8_valid(const char *s, size_t len)
+{
+        const unsigned char *p = (const unsigned char *)s;
+        size_t i = 0;
+        while (i < len) {
+                unsigned c = p[i];
+                size_t w;
+                uint32_t cp, min;
+                if (c < 0x80) {
+                        i++;
+                        continue;
+                } else if ((c & 0xe0) == 0xc0) {
+                        w = 2;
+                        cp = c & 0x1f;
+                        min = 0x80;
+                } else if ((c & 0xf0) == 0xe0) {
+                        w = 3;
+                        cp = c & 0x0f;
+                        min = 0x800;
+                } else if ((c & 0xf8) == 0xf0) {
+                        w = 4;
+                        cp = c & 0x07;
+                        min = 0x10000;
+                } else {
+                        return false;
+                }
+                if (len - i < w)
+                        return false;
+                for (size_t k = 1; k < w; k++) {
+                        if ((p[i + k] & 0xc0) != 0x80)
+                                return false;
+                        cp = (cp << 6) | (p[i + k] & 0x3f);
+                }
+                if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+                        return false;
+                i += w;
+        }
+        return true;
 }

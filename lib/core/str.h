@@ -34,4 +34,7 @@ char *str_ascii_lower(char *s);
 /* Trims ASCII whitespace: returns a pointer to the first non-space byte of s and sets *len
  * to the trimmed length (s is not modified). */
 const char *str_trim(const char *s, size_t len, size_t *out_len);
+/* Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF (what jansson's
+ * json_string() accepts). */
+bool str_utf8_valid(const char *s, size_t len);
 /* Constant-length-independent equality is in core/crypto.h (crypto_memeq). */

@@ -10,6 +10,7 @@
 #include "core/cleanup.h"
 #include "core/clock.h"
 #include "core/json.h"
+#include "core/str.h"
 #include "proto/fscap.h"
 #include "proto/netcap.h"
 
@@ -18,51 +19,6 @@
 static int oom(err_t *err)
 {
         return err_errno(err, ENOMEM, "out of memory");
-}
-
-/* Strict UTF-8 (no overlongs, no surrogates, <= U+10FFFF): json_string() refuses anything
- * else, so a struct built in code is checked before it reaches the serialiser. */
-static bool utf8_valid(const char *s, size_t len)
-{
-        const unsigned char *p = (const unsigned char *)s;
-        size_t i = 0;
-
-        while (i < len) {
-                unsigned c = p[i];
-                size_t n;
-                uint32_t cp, min;
-
-                if (c < 0x80) {
-                        i++;
-                        continue;
-                }
-                if ((c & 0xe0) == 0xc0) {
-                        n = 1;
-                        cp = c & 0x1f;
-                        min = 0x80;
-                } else if ((c & 0xf0) == 0xe0) {
-                        n = 2;
-                        cp = c & 0x0f;
-                        min = 0x800;
-                } else if ((c & 0xf8) == 0xf0) {
-                        n = 3;
-                        cp = c & 0x07;
-                        min = 0x10000;
-                } else {
-                        return false;
-                }
-                if (len - i <= n)
-                        return false;
-                for (size_t k = 1; k <= n; k++) {
-                        if ((p[i + k] & 0xc0) != 0x80)
-                                return false;
-                        cp = (cp << 6) | (p[i + k] & 0x3f);
-                }
-                if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-                        return false;
-                i += n + 1;
-        }
-        return true;
 }
 
 static int require_object(const json_t *j, err_t *err)
@@ -275,7 +231,7 @@ static int put_str(json_t *obj, const char *key, const char *s, err_t *err)
                 return 0;
         json_t *v = json_string(s);
         if (!v) {
-                if (!utf8_valid(s, strlen(s)))
+                if (!str_utf8_valid(s, strlen(s)))
                         return err_set(err, "field \"%s\" is not valid UTF-8", key);
                 return oom(err);
         }
@@ -309,7 +265,7 @@ static int put_strlist(json_t *obj, const char *key, const wire_strlist *l, err_
                 const char *s = l->items[i] ? l->items[i] : "";
                 json_t *v = json_string(s);
                 if (!v) {
-                        if (!utf8_valid(s, strlen(s)))
+                        if (!str_utf8_valid(s, strlen(s)))
                                 return err_set(err, "field \"%s\" item %zu is not valid UTF-8",
                                                key, i);
                         return oom(err);
@@ -348,7 +304,7 @@ static int check_str(const char *key, const char *s, unsigned flags, size_t max,
         if (len > max)
                 return err_set(err, "field \"%s\" is too long (%zu bytes, max %zu)", key, len,
                                max);
-        if (!utf8_valid(s, len))
+        if (!str_utf8_valid(s, len))
                 return err_set(err, "field \"%s\" is not valid UTF-8", key);
         return 0;
 }
@@ -432,7 +388,7 @@ static int check_strlist(const char *key, const wire_strlist *l, size_t max_item
                 if (len > max_len)
                         return err_set(err, "field \"%s\" item %zu is too long (%zu bytes, "
                                        "max %zu)", key, i, len, max_len);
-                if (!utf8_valid(s, len))
+                if (!str_utf8_valid(s, len))
                         return err_set(err, "field \"%s\" item %zu is not valid UTF-8", key, i);
         }
         return 0;

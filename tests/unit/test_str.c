@@ -197,9 +197,23 @@ static void test_trim_both_ends_without_modifying(void **state)
         assert_memory_equal(t, "ab", 2);
 }
 
+static void test_utf8_valid_accepts_and_refuses(void **state)
+{
+        assert_true(str_utf8_valid("", 0));
+        assert_true(str_utf8_valid("plain", 5));
+        assert_true(str_utf8_valid("\xc3\xa9\xe2\x98\x83\xf0\x9f\x9a\x80", 9)); /* é ☃ 🚀 */
+        assert_false(str_utf8_valid("\xc0\xaf", 2));           /* overlong '/' */
+        assert_false(str_utf8_valid("\xed\xa0\x80", 3));       /* surrogate */
+        assert_false(str_utf8_valid("\xf4\x90\x80\x80", 4));   /* above U+10FFFF */
+        assert_false(str_utf8_valid("\xe2\x98", 2));            /* truncated */
+        assert_false(str_utf8_valid("\xff", 1));
+        assert_false(str_utf8_valid("a\x80", 2));                /* stray continuation */
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_utf8_valid_accepts_and_refuses),
                 cmocka_unit_test(test_copy_fits),
                 cmocka_unit_test(test_copy_too_long_truncates_with_enametoolong),
                 cmocka_unit_test(test_copy_into_zero_sized_buffer_fails),
