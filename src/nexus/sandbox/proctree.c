@@ -80,6 +80,16 @@ static _Noreturn void child_main(const child_plan *p)
                 if (sig != SIGKILL && sig != SIGSTOP)
                         (void)sigaction(sig, &dfl, NULL);
         }
+        /* glibc refuses to touch the real-time signals it reserves for itself (32, 33), yet
+         * an inherited SIG_IGN on them would survive exec: reset them with the raw call */
+        struct {
+                void (*handler)(int);
+                unsigned long flags;
+                void (*restorer)(void);
+                uint64_t mask;
+        } kdfl = { SIG_DFL, 0, NULL, 0 };
+        for (int sig = 32; sig < SIGRTMIN; sig++)
+                (void)syscall(SYS_rt_sigaction, sig, &kdfl, NULL, sizeof(kdfl.mask));
 
         /* own process group (§6.0) so a group kill reaches the tree */
         if (req->new_session ? setsid() < 0 : setpgid(0, 0) < 0)
