@@ -817,6 +817,20 @@ static int validate_our_rules(nx_config *c, const struct vctx *v)
                             sub.msg);
         if (!*c->work_dir)
                 return fail(v, "work_dir", "work_dir is required");
+        /* TLS material is checked now, not at the first request (spec nexus §12 #29) */
+        const struct { const char *key, *path; } tls[] = {
+                { "tls.ca_file", c->tls.ca_file },
+                { "tls.client_cert_file", c->tls.client_cert_file },
+                { "tls.client_key_file", c->tls.client_key_file },
+        };
+        for (size_t i = 0; i < sizeof(tls) / sizeof(tls[0]); i++)
+                if (*tls[i].path && access(tls[i].path, R_OK) != 0)
+                        return fail(v, tls[i].key, "%s: cannot read %s: %s", tls[i].key,
+                                    tls[i].path, strerror(errno));
+        if (!*c->tls.client_cert_file != !*c->tls.client_key_file)
+                return fail(v, *c->tls.client_cert_file ? "tls.client_key_file"
+                                                        : "tls.client_cert_file",
+                            "tls.client_cert_file and tls.client_key_file go together");
         return 0;
 }
 

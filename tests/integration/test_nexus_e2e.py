@@ -62,6 +62,7 @@ def new_fixture(ctx):
 # 1. output, exit code and diff through the user API
 
 
+# spec nexus §12 #30, #34, #37, #111 (poll, started with Bearer, log chunks, finished end to end)
 def test_directive_output_exit_code_and_diff_visible_through_user_api(ctx):
     """A repo facility is cloned (smart HTTP, `git clone --depth 1`), the command writes to
     stdout and stderr, changes a tracked file and exits 3: the user API shows both logs, the
@@ -130,6 +131,7 @@ def _run_tree_and(ctx, w, tid, timeout_seconds, action):
         kill_marked(dur)
 
 
+# spec nexus §12 #115, #240
 def test_timeout_kills_whole_process_tree(ctx):
     """timeout_seconds 2 on `sh -c 'sleep & sleep & setsid sleep & wait'` → timed_out, exit
     124, and none of the processes (not even the one in its own session) is left
@@ -143,6 +145,7 @@ def test_timeout_kills_whole_process_tree(ctx):
     check(took < 20, f"timed_out reported {took:.1f}s after the processes started")
 
 
+# spec nexus §12 #116, #237
 def test_cancel_kills_whole_process_tree(ctx):
     """POST .../cancel while the tree runs → canceled (learned from the directive heartbeat,
     heartbeat.interval 1s) and no process of the tree is left (spec nexus §5.11, vector 237)."""
@@ -216,6 +219,7 @@ def test_output_flood_truncated_at_cap_and_rss_bounded(ctx):
 # 5. crash between "command finished" and "finished acknowledged"
 
 
+# spec nexus §12 #239 (REF differs: the WAL holds no tokens)
 def test_kill9_before_finished_ack_replays_wal_exactly_once(ctx):
     """The mothership is frozen (SIGSTOP) while the command runs, so `finished` hangs; once it
     is in <work_dir>/.nexus/finished.wal nexusd is killed -9, the mothership resumes and nexusd
@@ -301,6 +305,7 @@ def test_mothership_restart_during_run_result_delivered(ctx):
         srv.cleanup()
 
 
+# spec nexus §12 #236
 def test_finished_retried_until_mothership_returns(ctx):
     """The mothership is stopped before the command ends: `finished` fails (connection
     refused) and is retried (spec nexus §4.7: up to 5 attempts, 2/4/8/16 s); the server comes
@@ -460,6 +465,7 @@ def _markers(mdir):
     return sorted(n for n in os.listdir(mdir) if n.startswith("PWNED."))
 
 
+# spec nexus §12 #241
 def test_malicious_repo_runs_nothing_on_host_during_clone_or_diff(ctx):
     """Hostile git configuration (core.fsmonitor, core.hooksPath, diff.external, textconv,
     clean/smudge filters via .gitattributes, pager, hooks) in the daemon's HOME/XDG config
@@ -565,6 +571,7 @@ def test_bad_config_bad_duration_one_line(ctx):
                 ["heartbeat.interval"], want_line=6)
 
 
+# spec nexus §12 #7
 def test_bad_config_claim_zero_one_line(ctx):
     """Vector 7: max_directives_to_claim 0 fails naming the key."""
     _bad_config(ctx, "claim_zero", CFG_HEAD + "poll:\n  max_directives_to_claim: 0\n",
@@ -577,6 +584,7 @@ def test_bad_config_empty_profiles_one_line(ctx):
     _bad_config(ctx, "empty_profiles", body, ["supported_sandbox_profiles"], want_line=6)
 
 
+# spec nexus §12 #5
 def test_bad_config_malformed_yaml_one_line(ctx):
     """Vector 5: malformed YAML (a key indented out of its block) fails; the message names
     the file and the line."""
@@ -599,6 +607,7 @@ def _doctor_config(ctx, server_url, tid):
     return path
 
 
+# spec nexus §12 #227 (a failing check fails the summary)
 def test_doctor_fails_when_control_plane_down(ctx):
     """Doctor with the server unreachable: non-zero exit and a failed `control plane` check
     (spec §10; ADVISED doctor exit status)."""
@@ -620,6 +629,7 @@ def test_doctor_passes_when_all_fine(ctx):
     check("control plane" in out, f"no control plane check:\n{out}")
 
 
+# spec nexus §12 #223 (REF differs: we print `nexusd <version> (commit=...)` to stdout, without date=)
 def test_version_prints_to_stdout(ctx):
     """`nexusd version` prints `nexusd <version> (commit=...)` on stdout (spec §1.2 ADVISED)."""
     rc, out, err = run_nexusd_cmd(ctx.nx_binary, ["version"])
@@ -634,6 +644,7 @@ def test_version_prints_to_stdout(ctx):
 # 11. graceful shutdown
 
 
+# spec nexus §12 #246 (first SIGTERM path only)
 def test_sigterm_cancels_running_directive_and_exits_0(ctx):
     """SIGTERM with a `sleep 30` directive running and shutdown_timeout 2s: nexusd exits 0
     within 15 s, the directive is reported canceled before it exits, and no process of it is
@@ -675,6 +686,7 @@ def dstate_now(w, fid, did):
 # 12. observability
 
 
+# spec nexus §12 #79, #80, #83 (REF differs: listener on loopback)
 def test_obs_healthz_readyz_metrics(ctx):
     """Loopback listener: /healthz 200 `ok`, /readyz 200 once a poll succeeded, /metrics has
     nexusd_poll_total (spec nexus §9; vectors 79, 80, 83)."""
@@ -695,6 +707,7 @@ def test_obs_healthz_readyz_metrics(ctx):
         check(r.raw.strip() != b"", "/readyz body is empty")
 
 
+# spec nexus §12 #81
 def test_obs_readyz_503_when_control_plane_unreachable(ctx):
     """Never a successful poll (server_url on a closed port): /readyz 503, /healthz 200
     (vector 81)."""
@@ -715,6 +728,7 @@ def test_obs_readyz_503_when_control_plane_unreachable(ctx):
 # enrollment
 
 
+# spec nexus §12 #32, #213
 def test_enroll_writes_credentials_used_by_run(ctx):
     """`nexusd enroll -c FILE --token T` stores the territory id in
     <work_dir>/.nexus/credentials.json (0600); `nexusd run` with no territory_id in the config

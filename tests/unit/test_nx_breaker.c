@@ -100,6 +100,7 @@ static void test_rng_init_random_differs_between_generators(void **state)
 
 /* ── breaker: REF vectors ────────────────────────────────────────────────────────────── */
 
+/* spec nexus §12 #61 */
 static void test_breaker_starts_closed_and_allows(void **state)
 {
         nx_rng r = rng_zero();
@@ -111,6 +112,7 @@ static void test_breaker_starts_closed_and_allows(void **state)
         assert_int_equal(next, 1000);
 }
 
+/* spec nexus §12 #62 */
 static void test_breaker_opens_on_third_failure_and_refuses(void **state)
 {
         nx_rng r = rng_zero();
@@ -125,6 +127,7 @@ static void test_breaker_opens_on_third_failure_and_refuses(void **state)
         assert_false(nx_breaker_allow(&b, 1, NULL));
 }
 
+/* spec nexus §12 #63 */
 static void test_breaker_open_allows_one_probe_after_cooldown(void **state)
 {
         nx_rng r = rng_zero();
@@ -148,6 +151,7 @@ static void test_breaker_probe_allowed_exactly_at_cooldown(void **state)
         assert_true(nx_breaker_allow(&b, 30 * SEC, NULL));
 }
 
+/* spec nexus §12 #64 */
 static void test_breaker_successful_probe_closes(void **state)
 {
         nx_rng r = rng_zero();
@@ -161,6 +165,7 @@ static void test_breaker_successful_probe_closes(void **state)
         assert_true(nx_breaker_allow(&b, 36 * SEC, NULL));
 }
 
+/* spec nexus §12 #65 */
 static void test_breaker_failed_probe_reopens_with_doubled_cooldown(void **state)
 {
         nx_rng r = rng_zero();
@@ -177,6 +182,7 @@ static void test_breaker_failed_probe_reopens_with_doubled_cooldown(void **state
         assert_true(nx_breaker_allow(&b, 100 * SEC, NULL));
 }
 
+/* spec nexus §12 #66 */
 static void test_breaker_cooldown_caps_at_max_not_double(void **state)
 {
         nx_rng r = rng_zero();
@@ -194,6 +200,7 @@ static void test_breaker_cooldown_caps_at_max_not_double(void **state)
         assert_true(nx_breaker_allow(&b, 11 * MIN, NULL));
 }
 
+/* spec nexus §12 #67 */
 static void test_breaker_success_between_failures_keeps_it_closed(void **state)
 {
         nx_rng r = rng_zero();
@@ -206,6 +213,7 @@ static void test_breaker_success_between_failures_keeps_it_closed(void **state)
         assert_true(nx_breaker_allow(&b, 0, NULL));
 }
 
+/* spec nexus §12 #68 */
 static void test_breaker_state_names(void **state)
 {
         assert_string_equal(nx_breaker_state_name(NX_BREAKER_CLOSED), "closed");
@@ -456,6 +464,7 @@ static void test_breaker_zero_jitter_is_exact_even_with_random_draws(void **stat
 
 /* ── retry classification ──────────────────────────────────────────────────────────────── */
 
+/* spec nexus §12 #236 (503 and connection refusal (status 0) retried, 409 not) */
 static void test_retry_classify_table(void **state)
 {
         static const struct { int status; nx_retry_class want; } rows[] = {
@@ -493,6 +502,7 @@ static void test_retry_answer_is_definitive_table(void **state)
         }
 }
 
+/* spec nexus §12 #58 */
 static void test_retry_after_cap_vectors(void **state)
 {
         assert_int_equal(nx_retry_after_cap_s(10), 10);
@@ -505,6 +515,7 @@ static void test_retry_after_cap_vectors(void **state)
 
 /* ── retry delays ──────────────────────────────────────────────────────────────────────── */
 
+/* spec nexus §12 #236 (delays 2, 4, 8, 16 s) */
 static void test_retry_delay_exponential_nominal_values(void **state)
 {
         const int64_t want[] = { 2, 4, 8, 16, 32, 60, 60, 60 };
@@ -536,6 +547,7 @@ static void test_retry_delay_attempt_out_of_range(void **state)
         assert_int_equal(nx_retry_delay_ms(INT_MAX, 0, NULL), 60 * SEC);
 }
 
+/* spec nexus §12 #236 (Retry-After honoured) */
 static void test_retry_delay_honours_retry_after(void **state)
 {
         nx_rng z = rng_zero();
@@ -572,6 +584,7 @@ static void test_retry_delay_negative_retry_after_is_ignored(void **state)
         assert_int_equal(nx_retry_delay_ms(2, -30, NULL), 4 * SEC);
 }
 
+/* spec nexus §12 #236 (at most 5 attempts) */
 static void test_retry_delays_of_a_full_run_fit_the_ref_budget(void **state)
 {
         /* 5 attempts → 4 waits: at most 2+4+8+16 s, at least half of that. */

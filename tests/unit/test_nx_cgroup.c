@@ -304,6 +304,7 @@ static void test_valid_directive_ids_accepted(void **state)
         }
 }
 
+/* spec nexus §12 #107 */
 static void test_invalid_directive_ids_refused_with_message(void **state)
 {
         const char *bad[] = { "", "../x", ".hidden", "-a", "_a", "a/b", " a", "a b", "a\n",
@@ -329,6 +330,7 @@ static void test_overlong_directive_id_refused(void **state)
         assert_int_equal(nx_cgroup_validate_id(id, &err), 0);
 }
 
+/* spec nexus §12 #108 */
 static void test_cpu_over_maximum_refused(void **state)
 {
         nx_cgroup_limits l = { 0, 1024001, 0 };
@@ -339,6 +341,7 @@ static void test_cpu_over_maximum_refused(void **state)
         assert_int_equal(nx_cgroup_validate_limits(&l, &err), 0);
 }
 
+/* spec nexus §12 #108 */
 static void test_memory_over_maximum_refused(void **state)
 {
         nx_cgroup_limits l = { 1048577, 0, 0 };
@@ -627,6 +630,8 @@ static void test_capabilities_report_failed_probe(void **state)
         fake_free(&f);
 }
 
+/* spec nexus §12 #104 (REF differs: with cgroups present we still create a tracking cgroup
+ * for tree kill; without them, no cgroup and no error) */
 static void test_no_limits_and_no_cgroups_gives_empty_tracking(void **state)
 {
         fake f;
@@ -649,6 +654,7 @@ static void test_no_limits_and_no_cgroups_gives_empty_tracking(void **state)
         fake_free(&f);
 }
 
+/* spec nexus §12 #104 */
 static void test_no_limits_with_broken_v2_is_best_effort(void **state)
 {
         fake f;
@@ -668,6 +674,7 @@ static void test_no_limits_with_broken_v2_is_best_effort(void **state)
         fake_free(&f);
 }
 
+/* spec nexus §12 #107 */
 static void test_invalid_id_refused_before_touching_filesystem(void **state)
 {
         fake f;
@@ -695,6 +702,7 @@ static void test_invalid_base_refused(void **state)
                                      "plain names");
 }
 
+/* spec nexus §12 #106 */
 static void test_destroy_null_is_noop(void **state)
 {
         nx_cgroup *cg = NULL;
@@ -1279,6 +1287,37 @@ static int group_setup(void **state)
 
 #define T(f) cmocka_unit_test_teardown(f, teardown_case)
 
+/* spec nexus §12 #105 (negative limits mean "not requested": no limit is enforced, so no
+ * controller is needed and creation succeeds with empty tracking) */
+static void test_vec_negative_limits_are_not_requested(void **state)
+{
+        fake f;
+        nx_cgroup *cg = NULL;
+        err_t err = ERR_INIT;
+        size_t n = 99;
+        nx_cgroup_limits lim = { -1, -1, 0 };
+
+        assert_int_equal(nx_cgroup_validate_limits(&lim, &err), 0);
+        fake_init(&f, MI_ROOT);
+        assert_int_equal(nx_cgroup_create(&f.sys, "d-neg", &lim, &cg, &err), 0);
+        assert_non_null(cg);
+        assert_null(nx_cgroup_joins(cg, &n));
+        assert_int_equal(n, 0);
+        assert_int_equal(nx_cgroup_destroy(&cg, &err), 0);
+        fake_free(&f);
+}
+
+/* spec nexus §12 #107 (verbatim list) */
+static void test_vec_directive_ids_refused(void **state)
+{
+        const char *bad[] = { "../escape", "dir/subdir", "", ".", "..", "has space" };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                err_t err = ERR_INIT;
+                if (nx_cgroup_validate_id(bad[i], &err) == 0)
+                        fail_msg("\"%s\" accepted", bad[i]);
+        }
+}
+
 int main(void)
 {
         (void)prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -1313,6 +1352,8 @@ int main(void)
                 T(test_invalid_id_refused_before_touching_filesystem),
                 T(test_invalid_base_refused),
                 T(test_destroy_null_is_noop),
+                T(test_vec_negative_limits_are_not_requested),
+                T(test_vec_directive_ids_refused),
                 T(test_real_create_makes_directory_in_each_hierarchy),
                 T(test_real_memory_limit_written_with_swap_closed),
                 T(test_real_cpu_limit_written_500m),

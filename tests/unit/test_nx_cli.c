@@ -78,6 +78,7 @@ static void test_enroll_token_with_equals(void **state)
         assert_string_equal(c.name, "");
 }
 
+/* spec nexus §12 #212 */
 static void test_enroll_without_token_is_usage_error(void **state)
 {
         (void)state;
@@ -85,6 +86,7 @@ static void test_enroll_without_token_is_usage_error(void **state)
         expect_usage(ARGC(argv), argv, "enroll requires --token");
 }
 
+/* spec nexus §12 #212 */
 static void test_enroll_with_empty_token_is_usage_error(void **state)
 {
         (void)state;

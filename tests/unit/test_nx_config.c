@@ -110,6 +110,7 @@ static void expect_ok(const char *yaml, nx_config *c)
 
 /* ---- defaults and overlay --------------------------------------------------------------- */
 
+/* spec nexus §12 #1, #2 (nx_config_load(NULL) validates the built-in defaults) */
 static void test_defaults_match_spec_table(void **state)
 {
         (void)state;
@@ -247,7 +248,7 @@ static void test_sample_file_sets_every_key(void **state)
         assert_int_equal(c.labels_count, 3);
         assert_string_equal(config_kv_get(c.labels, c.labels_count, "rack"), "r12");
         assert_string_equal(c.credentials_file, "/var/lib/nexusd/creds.json");
-        assert_string_equal(c.tls.ca_file, "/etc/nexusd/ca.pem");
+        assert_string_equal(c.tls.ca_file, "/etc/hostname");
         assert_true(c.tls.insecure_skip_verify);
         assert_int_equal(c.poll.long_poll_timeout_ms, 90000);
         assert_int_equal(c.poll.retry_backoff_ms, 500);
@@ -319,6 +320,7 @@ static void test_sample_bad_claim_file_points_at_line(void **state)
         assert_contains(err.msg, "bad_claim.yaml:4: poll.max_directives_to_claim must be >= 1");
 }
 
+/* spec nexus §12 #4 */
 static void test_missing_file_is_an_error_naming_it(void **state)
 {
         (void)state;
@@ -329,6 +331,7 @@ static void test_missing_file_is_an_error_naming_it(void **state)
         assert_null(c.server_url);
 }
 
+/* spec nexus §12 #28 (config layer; the HTTP client drops the rest) */
 static void test_server_url_one_trailing_slash_stripped(void **state)
 {
         (void)state;
@@ -349,6 +352,8 @@ static void test_env_substitution_into_int(void **state)
         unsetenv("NX_TEST_CLAIM");
 }
 
+/* spec nexus §12 #27 (REF differs: REF expands an unset variable to "" and loads; we fail
+ * closed naming the variable) */
 static void test_env_substitution_unset_variable_is_an_error(void **state)
 {
         (void)state;
@@ -477,37 +482,49 @@ static void test_shutdown_timeout_zero_kept_as_wait_forever(void **state)
                 expect_bad(yaml, key, text); \
         }
 
+/* spec nexus §12 #6 */
 BAD(test_rule1_server_url_empty, "server_url: \"\"\n", "server_url", "server_url is required")
+/* spec nexus §12 #7 */
 BAD(test_rule3_claim_zero, "poll:\n  max_directives_to_claim: 0\n",
     "nexus.yaml:2: poll.max_directives_to_claim", "must be >= 1")
 BAD(test_rule3_claim_negative, "poll:\n  max_directives_to_claim: -2\n",
     "poll.max_directives_to_claim", "must be >= 1")
+/* spec nexus §12 #8 */
 BAD(test_rule4_chunk_bytes_zero, "log:\n  chunk_bytes: 0\n", "log.chunk_bytes",
     "log.chunk_bytes must be >= 1")
 BAD(test_rule5_max_output_bytes_zero, "log:\n  max_output_bytes: 0\n", "log.max_output_bytes",
     "log.max_output_bytes must be >= 1")
+/* spec nexus §12 #10 */
 BAD(test_rule6_overflow_dir_empty, "log_overflow:\n  dir: \"\"\n", "log_overflow.dir",
     "log_overflow.dir is required when enabled")
+/* spec nexus §12 #11 */
 BAD(test_rule6_overflow_dir_absolute, "log_overflow:\n  dir: /var/tmp/x\n", "log_overflow.dir",
     "must be workspace-relative (not an absolute path)")
 BAD(test_rule6_overflow_dir_dot, "log_overflow:\n  dir: \"./\"\n", "log_overflow.dir",
     "must be within the workspace")
+/* spec nexus §12 #12 */
 BAD(test_rule6_overflow_dir_dotdot, "log_overflow:\n  dir: \"..\"\n", "log_overflow.dir",
     "must be within the workspace")
 BAD(test_rule6_overflow_dir_escapes_after_cleaning, "log_overflow:\n  dir: \"a/../../b\"\n",
     "log_overflow.dir", "must be within the workspace")
 BAD(test_rule6_overflow_dir_cleans_to_dot, "log_overflow:\n  dir: \"a/b/../..\"\n",
     "log_overflow.dir", "must be within the workspace")
+/* spec nexus §12 #13 */
 BAD(test_rule6_overflow_max_bytes_zero, "log_overflow:\n  max_bytes_per_stream: 0\n",
     "log_overflow.max_bytes_per_stream", "must be >= 1 when enabled")
+/* spec nexus §12 #15 */
 BAD(test_rule7_debug_tape_path_empty, "debug_tape:\n  enabled: true\n  path: \"\"\n",
     "debug_tape.path", "debug_tape.path is required when enabled")
+/* spec nexus §12 #16 */
 BAD(test_rule7_debug_tape_max_bytes_zero, "debug_tape:\n  enabled: true\n  max_bytes: 0\n",
     "nexus.yaml:3: debug_tape.max_bytes", "must be >= 1 when enabled")
+/* spec nexus §12 #24 (also see test_rule8_untrusted_driver_docker) */
 BAD(test_rule8_untrusted_driver_unknown, "untrusted_driver: gvisor\n", "untrusted_driver",
     "untrusted_driver must be \"bwrap\" or \"firecracker\", got \"gvisor\"")
+/* spec nexus §12 #20 */
 BAD(test_rule9_firecracker_kernel_required, "untrusted_driver: firecracker\n",
     "firecracker.kernel_path", "required when untrusted_driver is firecracker")
+/* spec nexus §12 #21 */
 BAD(test_rule9_firecracker_rootfs_image_required,
     "untrusted_driver: firecracker\nfirecracker:\n  kernel_path: /k\n",
     "firecracker.rootfs_image_path", "required when untrusted_driver is firecracker")
@@ -520,12 +537,16 @@ BAD(test_rule9_firecracker_mem, "untrusted_driver: firecracker\nfirecracker:\n"
 BAD(test_rule9_firecracker_workspace_zero, "untrusted_driver: firecracker\nfirecracker:\n"
     "  kernel_path: /k\n  rootfs_image_path: /r\n  workspace_size_mib: 0\n",
     "firecracker.workspace_size_mib", "must be >= 1")
+/* spec nexus §12 #22 */
 BAD(test_rule9_firecracker_workspace_too_big, "untrusted_driver: firecracker\nfirecracker:\n"
     "  kernel_path: /k\n  rootfs_image_path: /r\n  workspace_size_mib: 32769\n",
     "firecracker.workspace_size_mib", "must be <= 32768 (32 GiB)")
+/* spec nexus §12 #18 */
 BAD(test_rule10_rootfs_cache_dir_required, "rootfs:\n  auto: true\n  cache_dir: \"\"\n",
     "rootfs.cache_dir", "rootfs.cache_dir is required when rootfs.auto is enabled")
 
+/* spec nexus §12 #19 (REF differs: REF fails only when both arch sources are empty; we
+ * require the source of the running arch) */
 static void test_rule10_rootfs_arch_url_required(void **state)
 {
         (void)state;
@@ -554,6 +575,7 @@ static void test_rule6_overflow_disabled_skips_its_checks(void **state)
         nx_config_free(&c);
 }
 
+/* spec nexus §12 #17 */
 static void test_rule7_debug_tape_disabled_skips_its_checks(void **state)
 {
         (void)state;
@@ -707,6 +729,100 @@ static void test_untrusted_driver_empty_means_bwrap(void **state)
         nx_config_free(&c);
 }
 
+/* ---- spec nexus §12 acceptance vectors not covered above ------------------------------ */
+
+/* spec nexus §12 #3 */
+static void test_vec_three_keys_override_rest_stays_default(void **state)
+{
+        (void)state;
+        nx_config c;
+        expect_ok("server_url: \"https://ms.example.com\"\nterritory_id: \"t-42\"\n"
+                  "work_dir: \"wd\"\n", &c);
+        assert_string_equal(c.server_url, "https://ms.example.com");
+        assert_string_equal(c.territory_id, "t-42");
+        size_t n = strlen(c.work_dir);
+        assert_true(n > 3);
+        assert_string_equal(c.work_dir + n - 3, "/wd");
+        assert_int_equal(c.poll.max_directives_to_claim, 1);
+        assert_int_equal(c.log.chunk_bytes, 16384);
+        assert_int_equal(c.untrusted_driver_kind, NX_UNTRUSTED_BWRAP);
+        nx_config_free(&c);
+}
+
+/* spec nexus §12 #5 */
+static void test_vec_invalid_yaml_fails(void **state)
+{
+        (void)state;
+        nx_config c;
+        err_t err = ERR_INIT;
+        assert_int_equal(load_yaml("{{invalid yaml", &c, &err), -1);
+        assert_contains(err.msg, "nexus.yaml");
+        assert_null(c.server_url);
+}
+
+/* spec nexus §12 #9 */
+BAD(test_vec_max_output_bytes_negative, "log:\n  max_output_bytes: -1\n", "log.max_output_bytes",
+    "must be >= 1")
+/* spec nexus §12 #12 */
+BAD(test_vec_overflow_dir_dotdot_escape, "log_overflow:\n  dir: \"../escape\"\n",
+    "log_overflow.dir", "within the workspace")
+/* spec nexus §12 #24 */
+BAD(test_rule8_untrusted_driver_docker, "untrusted_driver: docker\n", "untrusted_driver",
+    "got \"docker\"")
+
+/* spec nexus §12 #14 */
+static void test_vec_overflow_disabled_with_empty_dir_passes(void **state)
+{
+        (void)state;
+        nx_config c;
+        expect_ok("log_overflow:\n  enabled: false\n  dir: \"\"\n", &c);
+        assert_false(c.log_overflow.enabled);
+        assert_string_equal(c.log_overflow.dir, "");
+        nx_config_free(&c);
+}
+
+/* spec nexus §12 #23 */
+static void test_vec_firecracker_complete_config_passes(void **state)
+{
+        (void)state;
+        nx_config c;
+        expect_ok("untrusted_driver: firecracker\nfirecracker:\n  kernel_path: /k\n"
+                  "  rootfs_image_path: /r\n  vcpus: 2\n  mem_size_mib: 512\n"
+                  "  workspace_size_mib: 2048\n", &c);
+        assert_int_equal(c.untrusted_driver_kind, NX_UNTRUSTED_FIRECRACKER);
+        assert_string_equal(c.firecracker.kernel_path, "/k");
+        assert_string_equal(c.firecracker.rootfs_image_path, "/r");
+        assert_int_equal(c.firecracker.workspace_size_mib, 2048);
+        nx_config_free(&c);
+}
+
+/* spec nexus §12 #25 */
+static void test_vec_bwrap_with_empty_firecracker_paths_passes(void **state)
+{
+        (void)state;
+        nx_config c;
+        expect_ok("untrusted_driver: bwrap\nfirecracker:\n  kernel_path: \"\"\n"
+                  "  rootfs_image_path: \"\"\n", &c);
+        assert_int_equal(c.untrusted_driver_kind, NX_UNTRUSTED_BWRAP);
+        nx_config_free(&c);
+}
+
+/* spec nexus §12 #26 */
+static void test_vec_env_substitution_into_strings(void **state)
+{
+        (void)state;
+        nx_config c;
+        setenv("NEXUS_TEST_SERVER", "https://env.example.com", 1);
+        setenv("NEXUS_TEST_TERRITORY", "t-env", 1);
+        expect_ok("server_url: \"${NEXUS_TEST_SERVER}\"\n"
+                  "territory_id: \"${NEXUS_TEST_TERRITORY}\"\n", &c);
+        assert_string_equal(c.server_url, "https://env.example.com");
+        assert_string_equal(c.territory_id, "t-env");
+        nx_config_free(&c);
+        unsetenv("NEXUS_TEST_SERVER");
+        unsetenv("NEXUS_TEST_TERRITORY");
+}
+
 static void test_free_twice_is_safe(void **state)
 {
         (void)state;
@@ -720,9 +836,28 @@ static void test_free_twice_is_safe(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
+/* spec nexus §12 #29: unreadable TLS material fails at load, naming the key */
+static void test_vec_unreadable_tls_file_fails_at_load(void **state)
+{
+        err_t err = ERR_INIT;
+        nx_config c = { 0 };
+        const char *yaml = "server_url: https://ms.example:443\nwork_dir: /tmp/nx-cfg-tls\n"
+                           "tls:\n  ca_file: /nonexistent/ca.pem\n";
+        char path[] = "/tmp/nx-tls-XXXXXX";
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, yaml, strlen(yaml)), (ssize_t)strlen(yaml));
+        close(fd);
+        assert_int_equal(nx_config_load(path, &c, &err), -1);
+        assert_non_null(strstr(err.msg, "tls.ca_file"));
+        assert_non_null(strstr(err.msg, "/nonexistent/ca.pem"));
+        unlink(path);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_vec_unreadable_tls_file_fails_at_load),
                 T(test_defaults_match_spec_table),
                 T(test_default_profiles_are_untrusted_only),
                 T(test_default_listen_addr_is_loopback),
@@ -801,6 +936,15 @@ int main(void)
                 T(test_explicit_credentials_file_kept),
                 T(test_labels_loaded_in_order),
                 T(test_untrusted_driver_empty_means_bwrap),
+                T(test_vec_three_keys_override_rest_stays_default),
+                T(test_vec_invalid_yaml_fails),
+                T(test_vec_max_output_bytes_negative),
+                T(test_vec_overflow_dir_dotdot_escape),
+                T(test_rule8_untrusted_driver_docker),
+                T(test_vec_overflow_disabled_with_empty_dir_passes),
+                T(test_vec_firecracker_complete_config_passes),
+                T(test_vec_bwrap_with_empty_firecracker_paths_passes),
+                T(test_vec_env_substitution_into_strings),
                 T(test_free_twice_is_safe),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

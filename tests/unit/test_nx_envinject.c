@@ -37,6 +37,7 @@ static size_t env_count(char *const *envp)
 
 /* ---- environment ---------------------------------------------------------------------------- */
 
+/* spec nexus §12 #60 */
 static void test_standard_vars_match_spec_table(void **state)
 {
         (void)state;
@@ -83,6 +84,7 @@ static void test_lang_is_c_utf8_on_linux(void **state)
 #endif
 }
 
+/* spec nexus §12 #109 */
 static void test_host_env_inherits_only_listed_vars(void **state)
 {
         (void)state;
@@ -108,6 +110,7 @@ static void test_host_env_inherits_only_listed_vars(void **state)
         nx_env_free(e);
 }
 
+/* spec nexus §12 #109, #114 (environment built for the command) */
 static void test_host_env_from_real_environ_drops_secret(void **state)
 {
         (void)state;
@@ -281,6 +284,7 @@ static void expect_host_cwd_error(const char *cwd, const char *text)
         assert_string_equal(err.msg, text);
 }
 
+/* spec nexus §12 #94 */
 static void test_host_cwd_empty_dot_workspace_are_root(void **state)
 {
         (void)state;
@@ -290,6 +294,7 @@ static void test_host_cwd_empty_dot_workspace_are_root(void **state)
         expect_host_cwd(NULL, "/srv/wd/fac-1");
 }
 
+/* spec nexus §12 #95 */
 static void test_host_cwd_workspace_sub(void **state)
 {
         (void)state;
@@ -298,6 +303,7 @@ static void test_host_cwd_workspace_sub(void **state)
         expect_host_cwd("/workspace//x/./y/", "/srv/wd/fac-1/x/y");
 }
 
+/* spec nexus §12 #95, #97 */
 static void test_host_cwd_relative(void **state)
 {
         (void)state;
@@ -305,6 +311,7 @@ static void test_host_cwd_relative(void **state)
         expect_host_cwd("a/../b", "/srv/wd/fac-1/b");
 }
 
+/* spec nexus §12 #96 */
 static void test_host_cwd_other_absolute_rejected(void **state)
 {
         (void)state;
@@ -313,6 +320,7 @@ static void test_host_cwd_other_absolute_rejected(void **state)
         expect_host_cwd_error("/", "cwd must be under /workspace");
 }
 
+/* spec nexus §12 #96, #97 */
 static void test_host_cwd_escapes_rejected(void **state)
 {
         (void)state;
@@ -323,6 +331,7 @@ static void test_host_cwd_escapes_rejected(void **state)
         expect_host_cwd_error("/workspace/a/../..", "cwd escapes workspace");
 }
 
+/* spec nexus §12 #96 (empty facility path) */
 static void test_host_cwd_empty_facility_rejected(void **state)
 {
         (void)state;
@@ -393,6 +402,7 @@ static void test_path_clean_table(void **state)
 
 /* ---- repo URLs (spec §5.4) --------------------------------------------------------------------- */
 
+/* spec nexus §12 #100 */
 static void test_repo_url_accepted_table(void **state)
 {
         (void)state;
@@ -415,6 +425,8 @@ static void test_repo_url_accepted_table(void **state)
         }
 }
 
+/* spec nexus §12 #101 (REF differs: we also refuse every "<transport>::", control bytes,
+ * bare paths, bad %-escapes and ports) */
 static void test_repo_url_rejected_table(void **state)
 {
         (void)state;
@@ -486,6 +498,7 @@ static void test_repo_url_normalize_trims(void **state)
         assert_int_equal(nx_repo_url_normalize("file:///x", out, sizeof(out), &err), -1);
 }
 
+/* spec nexus §12 #103 */
 static void test_repo_url_redaction_examples(void **state)
 {
         (void)state;
@@ -528,6 +541,87 @@ static void test_repo_url_redaction_truncation_leaks_nothing(void **state)
         assert_string_equal(out, "REDACTED");
 }
 
+/* ---- spec nexus §12 acceptance vectors, verbatim ------------------------------------ */
+
+/* spec nexus §12 #95 */
+static void test_vec_host_cwd_sub_dir_forms(void **state)
+{
+        (void)state;
+        expect_host_cwd("/workspace/sub/dir", "/srv/wd/fac-1/sub/dir");
+        expect_host_cwd("sub/dir", "/srv/wd/fac-1/sub/dir");
+}
+
+/* spec nexus §12 #96 */
+static void test_vec_host_cwd_escapes_rejected(void **state)
+{
+        (void)state;
+        expect_host_cwd_error("/etc", "cwd must be under /workspace");
+        expect_host_cwd_error("../escape", "cwd escapes workspace");
+        expect_host_cwd_error("/workspace/../escape", "cwd escapes workspace");
+}
+
+/* spec nexus §12 #97 (our safe join is nx_resolve_host_cwd on a facility path) */
+static void test_vec_safe_join(void **state)
+{
+        (void)state;
+        expect_host_cwd("sub", "/srv/wd/fac-1/sub");
+        expect_host_cwd("a/b/c", "/srv/wd/fac-1/a/b/c");
+        expect_host_cwd(".", "/srv/wd/fac-1");
+        expect_host_cwd_error("..", "cwd escapes workspace");
+        expect_host_cwd_error("../../etc", "cwd escapes workspace");
+        expect_host_cwd_error("sub/../../etc", "cwd escapes workspace");
+}
+
+/* spec nexus §12 #100 */
+static void test_vec_repo_url_accepted(void **state)
+{
+        (void)state;
+        static const char *const t[] = {
+                "https://github.com/foo/bar.git", "http://github.com/foo/bar",
+                "ssh://git@github.com/foo/bar.git", "git://example.com/repo.git",
+                "git@github.com:foo/bar.git", "user@host.com:repo.git", "user@localhost:repo.git",
+        };
+        for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+                err_t err = ERR_INIT;
+                if (nx_repo_url_check(t[i], &err) < 0)
+                        fail_msg("\"%s\" refused: %s", t[i], err.msg);
+        }
+}
+
+/* spec nexus §12 #101 */
+static void test_vec_repo_url_rejected(void **state)
+{
+        (void)state;
+        static const char *const t[] = {
+                "", "ext::sh -c 'evil'", "-malicious", "file:///etc/passwd",
+                "ftp://example.com/repo.git", "  \t", "nohost:path", "@host.com:path",
+                "user@:path", "user@host:", "user@-host.com:path",
+        };
+        for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+                err_t err = ERR_INIT;
+                if (nx_repo_url_check(t[i], &err) == 0)
+                        fail_msg("\"%s\" accepted", t[i]);
+                assert_non_null(strstr(err.msg, "repo_url uses disallowed scheme"));
+        }
+}
+
+/* spec nexus §12 #103 */
+static void test_vec_repo_url_redaction(void **state)
+{
+        (void)state;
+        static const struct { const char *in, *out; } t[] = {
+                { "https://github.com/foo/bar.git", "https://github.com/foo/bar.git" },
+                { "https://user:pass@github.com/foo/bar.git", "https://github.com/foo/bar.git" },
+                { "git@github.com:foo/bar.git", "REDACTED@github.com:foo/bar.git" },
+                { "plain-text", "plain-text" },
+        };
+        for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+                char out[128];
+                assert_int_equal(nx_repo_url_redact(t[i].in, out, sizeof(out)), 0);
+                assert_string_equal(out, t[i].out);
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -563,6 +657,12 @@ int main(void)
                 cmocka_unit_test(test_repo_url_redaction_examples),
                 cmocka_unit_test(test_repo_url_redaction_even_when_unparsable),
                 cmocka_unit_test(test_repo_url_redaction_truncation_leaks_nothing),
+                cmocka_unit_test(test_vec_host_cwd_sub_dir_forms),
+                cmocka_unit_test(test_vec_host_cwd_escapes_rejected),
+                cmocka_unit_test(test_vec_safe_join),
+                cmocka_unit_test(test_vec_repo_url_accepted),
+                cmocka_unit_test(test_vec_repo_url_rejected),
+                cmocka_unit_test(test_vec_repo_url_redaction),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,6 +30,7 @@ static void rm_root(void)
         waitpid(p, &st, 0);
 }
 
+/* spec nexus §12 #54, #55 */
 static void test_id_rule(void **state)
 {
         assert_true(nx_facility_id_valid("abc-DEF_123"));
@@ -103,6 +104,24 @@ static void test_not_empty_detected(void **state)
         rm_root();
 }
 
+/* spec nexus §12 #54, #55 (verbatim lists) */
+static void test_vec_facility_id_lists(void **state)
+{
+        (void)state;
+        static const char *const good[] = { "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
+                                            "facility123", "my_facility", "my-facility" };
+        static const char *const bad[] = { "", ".", "..", "../etc/passwd", "abc/def", "abc def",
+                                           "abc:def" };
+        for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+                if (!nx_facility_id_valid(good[i]))
+                        fail_msg("\"%s\" refused", good[i]);
+        }
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                if (nx_facility_id_valid(bad[i]))
+                        fail_msg("\"%s\" accepted", bad[i]);
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -111,6 +130,7 @@ int main(void)
                 cmocka_unit_test(test_symlinked_facility_refused),
                 cmocka_unit_test(test_invalid_id_refused_before_touching_disk),
                 cmocka_unit_test(test_not_empty_detected),
+                cmocka_unit_test(test_vec_facility_id_lists),
         };
         return cmocka_run_group_tests(tests, setup, NULL);
 }

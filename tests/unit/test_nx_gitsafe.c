@@ -93,6 +93,8 @@ static void test_diff_of_hostile_repo_runs_nothing_on_host(void **state)
         nx_git_result_free(&r);
 }
 
+/* spec nexus §12 #242 (partial: over the ceiling the diff is cut and flagged; run.c then
+ * sends no diff_base64) */
 static void test_diff_is_capped_and_flagged(void **state)
 {
         if (!have_bwrap())
@@ -136,6 +138,7 @@ static void test_missing_bwrap_fails_closed(void **state)
                                       1000, &r, &err), -1);
 }
 
+/* spec nexus §12 #241 (clone path; end-to-end in test_nexus_e2e.py) */
 static void test_clone_from_unreachable_host_fails_cleanly(void **state)
 {
         if (!have_bwrap())

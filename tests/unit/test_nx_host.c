@@ -166,6 +166,8 @@ static int reap_bounded(nx_child *c)
 
 /* ---- the profile gate and request checks ---- */
 
+/* spec nexus §12 #88 (REF differs: supported_sandbox_profiles is honoured; host runs only
+ * when enabled) */
 static void test_refused_unless_host_profile_enabled(void **state)
 {
         nx_host_run r = base_run("d1", "true");
@@ -185,6 +187,7 @@ static void test_refusal_code_is_forbidden(void **state)
         assert_string_equal(err.code, ERR_FORBIDDEN);
 }
 
+/* spec nexus §12 #112 */
 static void test_empty_command_refused(void **state)
 {
         nx_host_run r = base_run("d1", "");
@@ -200,6 +203,7 @@ static void test_absolute_cwd_outside_workspace_refused(void **state)
         expect_prepare_error(&r, "cwd must be under /workspace");
 }
 
+/* spec nexus §12 #96 */
 static void test_escaping_cwds_refused(void **state)
 {
         const char *esc[] = { "../x", "/workspace/../x", "sub/../../x", ".." };
@@ -429,6 +433,8 @@ static void test_unreadable_mountinfo_without_limits_still_runs(void **state)
 
 /* ---- real runs ---- */
 
+/* spec nexus §12 #111, #114, #117 (exit 3 → 3; directive env visible; nothing else of the
+ * parent leaks) */
 static void test_run_uses_given_environment_and_exit_code(void **state)
 {
         char id[64];

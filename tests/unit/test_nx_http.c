@@ -805,6 +805,8 @@ static void test_post_2xx_json_array_is_decode_error(void **state)
         assert_non_null(strstr(c.error, "array"));
 }
 
+/* spec nexus §12 #38, #43 (any non-2xx keeps its status; 404 stands in for 422; our text
+ * is "HTTP <status>: <body excerpt>") */
 static void test_post_404_keeps_status_and_json_error_body(void **state)
 {
         fx *f = *state;
@@ -818,6 +820,7 @@ static void test_post_404_keeps_status_and_json_error_body(void **state)
         call_clear(&c);
 }
 
+/* spec nexus §12 #41 */
 static void test_post_500_text_body_quoted_on_one_line(void **state)
 {
         fx *f = *state;
@@ -829,6 +832,7 @@ static void test_post_500_text_body_quoted_on_one_line(void **state)
         assert_string_equal(c.error, "HTTP 500: boom line2");
 }
 
+/* spec nexus §12 #38 (4xx status 409 kept) */
 static void test_post_error_excerpt_is_first_200_bytes(void **state)
 {
         fx *f = *state;
@@ -842,6 +846,7 @@ static void test_post_error_excerpt_is_first_200_bytes(void **state)
         call_clear(&c);
 }
 
+/* spec nexus §12 #39, #43 (Retry-After 7 s in place of 30 s) */
 static void test_post_429_reports_retry_after_seconds(void **state)
 {
         fx *f = *state;
@@ -1011,6 +1016,7 @@ static void test_connection_refused_is_status_0(void **state)
 
 /* ---------------------------------------------------------------- what is sent */
 
+/* spec nexus §12 #42 */
 static void test_post_sends_json_headers(void **state)
 {
         fx *f = *state;
@@ -1025,6 +1031,7 @@ static void test_post_sends_json_headers(void **state)
         call_clear(&c);
 }
 
+/* spec nexus §12 #30, #42 */
 static void test_post_sends_territory_header(void **state)
 {
         fx *f = *state;
@@ -1047,6 +1054,7 @@ static void test_post_without_territory_omits_header(void **state)
         call_clear(&c);
 }
 
+/* spec nexus §12 #34 (Bearer header; the started path is exercised in test_nexus_e2e.py) */
 static void test_post_bearer_sets_authorization(void **state)
 {
         fx *f = *state;
@@ -1056,6 +1064,7 @@ static void test_post_bearer_sets_authorization(void **state)
         call_clear(&c);
 }
 
+/* spec nexus §12 #42 (polls are posted without a bearer: daemon.c poll_fire) */
 static void test_post_without_bearer_omits_authorization(void **state)
 {
         fx *f = *state;
@@ -1119,6 +1128,7 @@ static void test_post_large_request_body_is_sent_whole(void **state)
         call_clear(&c);
 }
 
+/* spec nexus §12 #28 */
 static void test_base_url_trailing_slashes_dropped(void **state)
 {
         fx *f = *state;
@@ -1322,6 +1332,7 @@ static void test_post_from_callback_chains_requests(void **state)
         call_clear(&ch.c);
 }
 
+/* spec nexus §12 #40 */
 static void test_cancel_before_start_reports_canceled(void **state)
 {
         fx *f = *state;
@@ -1707,6 +1718,8 @@ static void test_tls_untrusted_without_ca_file_refused(void **state)
         assert_int_equal(srv_count(&f->s, &f->s.requests), 0);
 }
 
+/* spec nexus §12 #29 (partial: a wrong CA fails the request; a MISSING ca_file is not
+ * refused at construction, see the helper report) */
 static void test_tls_other_ca_file_refused(void **state)
 {
         REQUIRE_TLS();

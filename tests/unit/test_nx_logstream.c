@@ -435,6 +435,7 @@ static void test_message_shares_seq_and_is_split(void **state)
         nx_logstream_free(ls);
 }
 
+/* spec nexus §12 #36 */
 static void test_chunk_to_json_matches_log_chunk_request(void **state)
 {
         nx_logstream_cfg c = cfg_plain(3, 8);
@@ -488,6 +489,7 @@ static void test_output_exactly_at_cap_is_not_truncated(void **state)
         nx_logstream_free(ls);
 }
 
+/* spec nexus §12 #205 */
 static void test_cap_hit_mid_chunk_flags_that_chunk_only(void **state)
 {
         nx_logstream_cfg c = cfg_plain(10, 4);
@@ -528,6 +530,7 @@ static void test_exhausted_budget_truncates_without_a_chunk(void **state)
         nx_logstream_free(ls);
 }
 
+/* spec nexus §12 #206 */
 static void test_budget_is_shared_by_both_streams(void **state)
 {
         nx_logstream_cfg c = cfg_plain(10, 16);
@@ -547,6 +550,7 @@ static void test_budget_is_shared_by_both_streams(void **state)
         nx_logstream_free(ls);
 }
 
+/* spec nexus §12 #206 */
 static void test_stream_writing_after_exhaustion_is_truncated_alone(void **state)
 {
         nx_logstream_cfg c = cfg_plain(4, 16);
@@ -761,6 +765,7 @@ static void test_free_releases_chunks_still_handed_out(void **state)
 
 /* ── overflow to disk (§5.10) ─────────────────────────────────────────────────────── */
 
+/* spec nexus §12 #207 */
 static void test_overflow_holds_exactly_the_bytes_not_uploaded(void **state)
 {
         fixture *f = *state;
@@ -835,6 +840,7 @@ static void test_overflow_modes_are_0755_and_0644(void **state)
         assert_int_equal(st.st_mode & 07777, 0755);
 }
 
+/* spec nexus §12 #208 */
 static void test_overflow_cap_writes_notice_once(void **state)
 {
         fixture *f = *state;
@@ -1269,6 +1275,95 @@ static void test_file_in_place_of_overflow_dir_is_refused_openat_fallback(void *
 #define FX(t) cmocka_unit_test_setup_teardown(t, fixture_setup, fixture_teardown)
 #define FB(t) cmocka_unit_test_setup_teardown(t, fixture_setup_fallback, fixture_teardown)
 
+/* ---- spec nexus §12 acceptance vectors, verbatim ------------------------------------ */
+
+/* spec nexus §12 #205 */
+static void test_vec_chunk_10_cap_15_sixteen_bytes(void **state)
+{
+        (void)state;
+        nx_logstream_cfg c = cfg_plain(15, 10);
+        nx_logstream *ls = new_ok(&c);
+        write_str(ls, NX_STDOUT, "1234567890ABCDEF");
+        drained d;
+        drained_init(&d);
+        drain(ls, &d);
+        assert_int_equal(d.total_chunks, 2);
+        assert_int_equal(d.n[NX_STDOUT], 2);
+        assert_int_equal(d.seqs[NX_STDOUT][0], 0);
+        assert_int_equal(d.lens[NX_STDOUT][0], 10);
+        assert_false(d.trunc[NX_STDOUT][0]);
+        assert_int_equal(d.seqs[NX_STDOUT][1], 1);
+        assert_int_equal(d.lens[NX_STDOUT][1], 5);
+        assert_true(d.trunc[NX_STDOUT][1]);
+        assert_int_equal(d.data[NX_STDOUT].len, 15);
+        assert_memory_equal(d.data[NX_STDOUT].data, "1234567890ABCDE", 15);
+        assert_true(nx_logstream_truncated(ls, NX_STDOUT));
+        assert_false(nx_logstream_truncated(ls, NX_STDERR));
+        drained_free(&d);
+        nx_logstream_free(ls);
+}
+
+/* spec nexus §12 #206 */
+static void test_vec_cap_10_shared_between_streams(void **state)
+{
+        (void)state;
+        nx_logstream_cfg c = cfg_plain(10, 16);
+        nx_logstream *ls = new_ok(&c);
+        write_str(ls, NX_STDOUT, "12345");
+        write_str(ls, NX_STDERR, "abcdef");
+        write_str(ls, NX_STDOUT, "Z");
+        drained d;
+        drained_init(&d);
+        drain(ls, &d);
+        assert_int_equal(d.total_chunks, 2);
+        assert_int_equal(d.n[NX_STDOUT], 1);
+        assert_int_equal(d.seqs[NX_STDOUT][0], 0);
+        assert_int_equal(d.data[NX_STDOUT].len, 5);
+        assert_memory_equal(d.data[NX_STDOUT].data, "12345", 5);
+        assert_false(d.trunc[NX_STDOUT][0]);
+        assert_int_equal(d.n[NX_STDERR], 1);
+        assert_int_equal(d.seqs[NX_STDERR][0], 0);
+        assert_int_equal(d.data[NX_STDERR].len, 5);
+        assert_memory_equal(d.data[NX_STDERR].data, "abcde", 5);
+        assert_true(d.trunc[NX_STDERR][0]);
+        assert_true(nx_logstream_truncated(ls, NX_STDOUT));
+        assert_true(nx_logstream_truncated(ls, NX_STDERR));
+        drained_free(&d);
+        nx_logstream_free(ls);
+}
+
+/* spec nexus §12 #207 */
+static void test_vec_cap_5_overflow_holds_rest(void **state)
+{
+        fixture *f = *state;
+        nx_logstream_cfg c = cfg_overflow(f, 5, 16, 1 << 20);
+        nx_logstream *ls = new_ok(&c);
+        write_str(ls, NX_STDOUT, "1234567890");
+        nx_logstream_free(ls);
+        _cleanup_free_ char *p = overflow_path(f, "stdout.log");
+        size_t n;
+        _cleanup_free_ char *body = slurp(p, &n);
+        assert_non_null(body);
+        assert_int_equal(n, 5);
+        assert_memory_equal(body, "67890", 5);
+}
+
+/* spec nexus §12 #208 */
+static void test_vec_cap_1_overflow_cap_3(void **state)
+{
+        fixture *f = *state;
+        nx_logstream_cfg c = cfg_overflow(f, 1, 16, 3);
+        nx_logstream *ls = new_ok(&c);
+        write_str(ls, NX_STDOUT, "1234567890");
+        nx_logstream_free(ls);
+        _cleanup_free_ char *p = overflow_path(f, "stdout.log");
+        size_t n;
+        _cleanup_free_ char *body = slurp(p, &n);
+        assert_non_null(body);
+        assert_true(str_has_prefix(body, "234"));
+        assert_non_null(strstr(body, "overflow file reached max_bytes_per_stream=3"));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1308,6 +1403,10 @@ int main(void)
                 FX(test_overflow_files_are_created_lazily),
                 FX(test_overflow_modes_are_0755_and_0644),
                 FX(test_overflow_cap_writes_notice_once),
+                cmocka_unit_test(test_vec_chunk_10_cap_15_sixteen_bytes),
+                cmocka_unit_test(test_vec_cap_10_shared_between_streams),
+                FX(test_vec_cap_5_overflow_holds_rest),
+                FX(test_vec_cap_1_overflow_cap_3),
                 FX(test_overflow_ending_exactly_at_cap_writes_no_notice),
                 FX(test_overflow_caps_are_per_stream),
                 FX(test_overflow_disabled_by_config_discards),

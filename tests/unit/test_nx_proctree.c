@@ -190,6 +190,7 @@ static nx_spawn_req base_req(char **argv, char **envp)
 
 /* ---- spawning and output ---- */
 
+/* spec nexus §12 #110 */
 static void test_spawn_echo_output_and_exit_zero(void **state)
 {
         char **argv = vec("/bin/echo", "hello", "world", NULL);
@@ -207,6 +208,7 @@ static void test_spawn_echo_output_and_exit_zero(void **state)
         vec_free(envp);
 }
 
+/* spec nexus §12 #114 */
 static void test_child_sees_exactly_the_given_environment(void **state)
 {
         char **argv = vec("/usr/bin/env", NULL);
@@ -639,6 +641,7 @@ static void test_sigterm_maps_to_143(void **state)
         vec_free(argv);
 }
 
+/* spec nexus §12 #99 */
 static void test_wait_status_mapping_table(void **state)
 {
         assert_int_equal(nx_wait_status_to_exit_code(W_EXITCODE(0, 0)), 0);
@@ -650,6 +653,7 @@ static void test_wait_status_mapping_table(void **state)
         assert_int_equal(nx_wait_status_to_exit_code(W_STOPCODE(SIGSTOP)), 1);
 }
 
+/* spec nexus §12 #98, #115, #240 (deadline → timed_out, exit 124) */
 static void test_run_outcome_deadline_forces_124_even_after_exit_zero(void **state)
 {
         int code = -1;
@@ -660,6 +664,7 @@ static void test_run_outcome_deadline_forces_124_even_after_exit_zero(void **sta
         assert_int_equal(code, 124);
 }
 
+/* spec nexus §12 #98, #116 (cancel → canceled) */
 static void test_run_outcome_cancel_keeps_signal_exit_code(void **state)
 {
         int code = -1;
@@ -668,6 +673,7 @@ static void test_run_outcome_cancel_keeps_signal_exit_code(void **state)
         assert_int_equal(code, 137);
 }
 
+/* spec nexus §12 #98, #99, #110, #111 */
 static void test_run_outcome_success_and_failure(void **state)
 {
         int code = -1;

@@ -302,6 +302,7 @@ static void test_tape_appends_to_existing_file(void **state)
         free(text);
 }
 
+/* spec nexus §12 #75 */
 static void test_tape_rotates_with_max_bytes_one(void **state)
 {
         /* §12 vector 75 */

@@ -393,6 +393,7 @@ static void test_wal_parse_rejects_wrong_version_with_reason(void **state)
         assert_non_null(strstr(err.msg, "unsupported entry version 2"));
 }
 
+/* spec nexus §12 #239 (REF differs: REF stores the directive token in the WAL; ours never does) */
 static void test_wal_parse_rejects_extra_token_field(void **state)
 {
         /* a REF-style entry carrying a token is not ours, even if otherwise valid */
@@ -640,6 +641,7 @@ static void test_wal_load_counts_entries_beyond_max_as_skipped(void **state)
 
 /* ── the file: round trips ──────────────────────────────────────────────────────────── */
 
+/* spec nexus §12 #74, #239 (<work_dir>/.nexus/finished.wal, 0600) */
 static void test_wal_open_creates_dirs_0700_and_file_0600(void **state)
 {
         fixture *f = *state;
@@ -672,6 +674,7 @@ static void test_wal_open_tightens_existing_file_to_0600(void **state)
         nx_wal_close(w);
 }
 
+/* spec nexus §12 #70 */
 static void test_wal_fresh_dir_has_nothing_pending(void **state)
 {
         fixture *f = *state;
@@ -684,6 +687,7 @@ static void test_wal_fresh_dir_has_nothing_pending(void **state)
         nx_wal_close(w);
 }
 
+/* spec nexus §12 #69 */
 static void test_wal_appends_survive_reopen_in_order(void **state)
 {
         fixture *f = *state;
@@ -794,6 +798,7 @@ static void test_wal_remove_is_atomic_rewrite_without_leftovers(void **state)
         json_decref(r);
 }
 
+/* spec nexus §12 #71, #239 (entries removed one by one, file left empty) */
 static void test_wal_remove_all_leaves_empty_file(void **state)
 {
         fixture *f = *state;
@@ -905,6 +910,7 @@ static void test_wal_append_refuses_report_that_does_not_read_back(void **state)
 
 /* ── crash leftovers ────────────────────────────────────────────────────────────────── */
 
+/* spec nexus §12 #72 */
 static void test_wal_non_json_line_between_valid_lines_is_skipped(void **state)
 {
         fixture *f = *state;
@@ -1319,6 +1325,7 @@ static void *append_thread(void *p)
         return NULL;
 }
 
+/* spec nexus §12 #73 */
 static void test_wal_twenty_concurrent_appends_give_twenty_entries(void **state)
 {
         fixture *f = *state;

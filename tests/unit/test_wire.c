@@ -224,6 +224,7 @@ static void spec_fill(wire_directive_spec *x)
         x->artifacts_always_diff = true;
 }
 
+/* spec nexus §12 #52 */
 static void test_spec_round_trip(void **state)
 {
         wire_directive_spec x, y;
@@ -234,6 +235,7 @@ static void test_spec_round_trip(void **state)
         wire_directive_spec_free(&y);
 }
 
+/* spec nexus §12 #52 (absent sections stay absent) */
 static void test_spec_minimal_round_trip(void **state)
 {
         wire_directive_spec x = { 0 }, y;
@@ -334,6 +336,8 @@ static void test_spec_timeout_as_string_refused(void **state)
                    "spec: field \"timeout_seconds\" must be an integer, got string");
 }
 
+/* spec nexus §12 #233 (REF differs: an empty sandbox_profile is refused here, and a missing
+ * one is rejected by run.c, never run on host) */
 static void test_spec_bad_profile_refused(void **state)
 {
         static const char *const bad[] = { "Untrusted", "", "un trusted",
@@ -579,6 +583,7 @@ static void test_lease_spec_error_has_spec_prefix(void **state)
 
 /* ── poll ──────────────────────────────────────────────────────────────────────────────── */
 
+/* spec nexus §12 #45 */
 static void test_poll_request_round_trip(void **state)
 {
         wire_poll_request x = { 0 }, y;
@@ -657,6 +662,7 @@ static void test_poll_request_too_many_profiles(void **state)
         assert_err(rc, &err, "has too many items (17, max 16)");
 }
 
+/* spec nexus §12 #30 (decode of leases; endpoint path in test_nexus_e2e.py) */
 static void test_poll_response_round_trip(void **state)
 {
         wire_poll_response x = { 0 }, y;
@@ -682,6 +688,7 @@ static void test_poll_response_round_trip(void **state)
         wire_poll_response_free(&y);
 }
 
+/* spec nexus §12 #31 */
 static void test_poll_response_empty(void **state)
 {
         err_t err = ERR_INIT;
@@ -824,6 +831,7 @@ static void test_pending_command_capability_with_space_refused(void **state)
 
 /* ── enrollment ────────────────────────────────────────────────────────────────────────── */
 
+/* spec nexus §12 #32, #47 */
 static void test_enroll_request_round_trip(void **state)
 {
         wire_enroll_request x = { 0 }, y;
@@ -849,6 +857,7 @@ static void test_enroll_request_round_trip(void **state)
 }
 
 /* nexus §3.1: name and labels are omitted when empty; kind omitted when unset. */
+/* spec nexus §12 #47 */
 static void test_enroll_request_golden_omits_empty(void **state)
 {
         err_t err = ERR_INIT;
@@ -1073,6 +1082,7 @@ static void test_territory_heartbeat_response_wrong_type(void **state)
 }
 
 /* nexus §0: unknown response fields are ignored; everything here is optional. */
+/* spec nexus §12 #33 */
 static void test_territory_heartbeat_response_unknown_and_empty(void **state)
 {
         err_t err = ERR_INIT;
@@ -1188,6 +1198,7 @@ static void test_directive_heartbeat_request_bad_now(void **state)
         wire_directive_heartbeat_request_free(&y);
 }
 
+/* spec nexus §12 #35 */
 static void test_directive_heartbeat_response_round_trip(void **state)
 {
         wire_directive_heartbeat_response x = { .cancel_requested = true, .lease_renewed = true },
@@ -1212,6 +1223,7 @@ static void test_directive_heartbeat_response_token_wrong_type(void **state)
 
 /* ── log chunks ────────────────────────────────────────────────────────────────────────── */
 
+/* spec nexus §12 #53 */
 static void test_log_chunk_request_round_trip(void **state)
 {
         static const char payload[] = "line 1\n\x00\xff binary\n";
@@ -1229,6 +1241,7 @@ static void test_log_chunk_request_round_trip(void **state)
 }
 
 /* nexus §4.3: seq always present (even 0); truncated omitted when false. */
+/* spec nexus §12 #36 */
 static void test_log_chunk_request_golden(void **state)
 {
         err_t err = ERR_INIT;
@@ -1401,6 +1414,7 @@ static void test_finished_request_round_trip(void **state)
 }
 
 /* nexus §4.3: exit_code always present, false flags and empty diff omitted, manifest {}. */
+/* spec nexus §12 #37, #48 */
 static void test_finished_request_golden_daemon_shape(void **state)
 {
         err_t err = ERR_INIT;
@@ -1414,6 +1428,7 @@ static void test_finished_request_golden_daemon_shape(void **state)
         wire_finished_request_free(&x);
 }
 
+/* spec nexus §12 #49 */
 static void test_finished_request_unknown_exit_code_is_null(void **state)
 {
         err_t err = ERR_INIT;
@@ -1650,6 +1665,135 @@ static void test_parse_refuses_non_object(void **state)
         json_decref(s);
 }
 
+/* ── spec nexus §12 acceptance vectors not covered above ───────────────────────────────── */
+
+/* spec nexus §12 #45 */
+static void test_vec_poll_request_two_profiles_claim_five(void **state)
+{
+        wire_poll_request x = { 0 }, y;
+        x.supported_sandbox_profiles = strlist2("host", "untrusted");
+        x.max_directives_to_claim = 5;
+        ROUND_TRIP(poll_request, x, y);
+        assert_int_equal(y.supported_sandbox_profiles.n, 2);
+        assert_true(strlist_eq(&x.supported_sandbox_profiles, &y.supported_sandbox_profiles));
+        assert_int_equal(y.max_directives_to_claim, 5);
+        wire_poll_request_free(&x);
+        wire_poll_request_free(&y);
+}
+
+/* spec nexus §12 #30, #46 */
+static void test_vec_poll_response_lease_and_ttl_300(void **state)
+{
+        err_t err = ERR_INIT;
+        wire_poll_response y;
+        json_t *lease = json_object();
+        json_t *spec = J(SPEC_OK);
+        json_object_set_new(lease, "directive_id", json_string("d-1"));
+        json_object_set_new(lease, "directive_token", json_string("jwt-tok"));
+        json_object_set_new(lease, "spec", spec);
+        json_t *j = json_object();
+        json_t *a = json_array();
+        json_array_append_new(a, lease);
+        json_object_set_new(j, "directives", a);
+        json_object_set_new(j, "lease_ttl_seconds", json_integer(300));
+        assert_ok(wire_poll_response_parse(j, &y, &err), &err);
+        json_decref(j);
+        assert_ok(wire_poll_response_validate(&y, &err), &err);
+        assert_int_equal(y.n_directives, 1);
+        assert_string_equal(y.directives[0].directive_id, "d-1");
+        assert_true(y.has_lease_ttl_seconds);
+        assert_int_equal(y.lease_ttl_seconds, 300);
+        wire_poll_response z;
+        ROUND_TRIP(poll_response, y, z);
+        assert_int_equal(z.lease_ttl_seconds, 300);
+        assert_string_equal(z.directives[0].directive_id, "d-1");
+        wire_poll_response_free(&y);
+        wire_poll_response_free(&z);
+}
+
+/* spec nexus §12 #47 */
+static void test_vec_enroll_request_keys_and_no_empty_labels(void **state)
+{
+        err_t err = ERR_INIT;
+        wire_enroll_request x = { 0 };
+        x.enroll_token = S("tok");
+        x.csr_pem = S("PEM");
+        x.labels = json_object();
+        json_t *j = wire_enroll_request_to_json(&x, &err);
+        assert_non_null(j);
+        assert_string_equal(json_string_value(json_object_get(j, "enroll_token")), "tok");
+        assert_string_equal(json_string_value(json_object_get(j, "csr_pem")), "PEM");
+        assert_null(json_object_get(j, "labels"));
+        json_decref(j);
+        wire_enroll_request_free(&x);
+}
+
+/* spec nexus §12 #50 */
+static void test_vec_finished_exit_42_failed_stdout_truncated(void **state)
+{
+        wire_finished_request x = { .exit_code = 42, .has_exit_code = true,
+                                    .status = WIRE_STATUS_FAILED, .stdout_truncated = true },
+                              y;
+        ROUND_TRIP(finished_request, x, y);
+        assert_true(y.has_exit_code);
+        assert_int_equal(y.exit_code, 42);
+        assert_int_equal(y.status, WIRE_STATUS_FAILED);
+        assert_true(y.stdout_truncated);
+        assert_false(y.stderr_truncated);
+        wire_finished_request_free(&x);
+        wire_finished_request_free(&y);
+}
+
+/* spec nexus §12 #51 (REF differs: REF omits a false cancel_requested; our wire always
+ * serialises both booleans (wire.h) and omits an absent directive_token) */
+static void test_vec_heartbeat_response_false_and_empty(void **state)
+{
+        err_t err = ERR_INIT;
+        wire_directive_heartbeat_response x = { 0 };
+        json_t *j = wire_directive_heartbeat_response_to_json(&x, &err);
+        assert_dump(j, "{\"cancel_requested\":false,\"lease_renewed\":false}");
+        json_decref(j);
+        wire_directive_heartbeat_response_free(&x);
+}
+
+/* spec nexus §12 #52 */
+static void test_vec_spec_mount_and_net_none_fs_absent(void **state)
+{
+        wire_directive_spec x = { 0 }, y;
+        x.directive_id = S("d1");
+        x.facility.id = S("f1");
+        x.facility.mount = S("/workspace");
+        x.command = S("true");
+        x.cap_net = J("{\"mode\":\"none\"}");
+        ROUND_TRIP(directive_spec, x, y);
+        assert_string_equal(y.facility.mount, "/workspace");
+        assert_non_null(y.cap_net);
+        assert_string_equal(json_string_value(json_object_get(y.cap_net, "mode")), "none");
+        assert_null(y.cap_fs);
+        wire_directive_spec_free(&x);
+        wire_directive_spec_free(&y);
+}
+
+/* spec nexus §12 #36, #53 */
+static void test_vec_log_chunk_seq_7_truncated(void **state)
+{
+        err_t err = ERR_INIT;
+        wire_log_chunk_request x = { .stream = WIRE_STREAM_STDOUT, .seq = 7, .truncated = true },
+                               y;
+        x.bytes_len = 5;
+        x.bytes = B("hello", 5);
+        json_t *j = wire_log_chunk_request_to_json(&x, &err);
+        assert_dump(j, "{\"stream\":\"stdout\",\"seq\":7,\"bytes\":\"aGVsbG8=\",\"truncated\":true}");
+        json_decref(j);
+        ROUND_TRIP(log_chunk_request, x, y);
+        assert_int_equal(y.stream, WIRE_STREAM_STDOUT);
+        assert_int_equal(y.seq, 7);
+        assert_true(y.truncated);
+        assert_true(bytes_eq(x.bytes, x.bytes_len, y.bytes, y.bytes_len));
+        wire_log_chunk_request_free(&x);
+        wire_log_chunk_request_free(&y);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1762,6 +1906,13 @@ int main(void)
                 cmocka_unit_test(test_enum_names_round_trip),
                 cmocka_unit_test(test_invalid_utf8_not_serialised),
                 cmocka_unit_test(test_parse_refuses_non_object),
+                cmocka_unit_test(test_vec_poll_request_two_profiles_claim_five),
+                cmocka_unit_test(test_vec_poll_response_lease_and_ttl_300),
+                cmocka_unit_test(test_vec_enroll_request_keys_and_no_empty_labels),
+                cmocka_unit_test(test_vec_finished_exit_42_failed_stdout_truncated),
+                cmocka_unit_test(test_vec_heartbeat_response_false_and_empty),
+                cmocka_unit_test(test_vec_spec_mount_and_net_none_fs_absent),
+                cmocka_unit_test(test_vec_log_chunk_seq_7_truncated),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
