@@ -16,6 +16,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "agent/version.h"
 #include "obs/obs.h"
 #include "sandbox/host.h"
 
@@ -150,11 +151,18 @@ static void hb_done(void *vd, const nx_http_result *res)
                 if (json_is_integer(v) && json_integer_value(v) >= 5 &&
                     json_integer_value(v) <= 3600)
                         d->hb_interval_ms = json_integer_value(v) * 1000;
+                /* §4.9: informational only, nothing is enforced */
                 if (json_is_true(json_object_get(res->body, "upgrade_available")))
                         log_info("upgrade available",
                                  LOG_STR("latest_version",
                                          json_string_value(json_object_get(res->body,
                                                                            "latest_version"))));
+                const char *minv = json_string_value(json_object_get(res->body,
+                                                                     "min_compatible_version"));
+                if (minv && *minv && nx_version_compare(NX_VERSION_STR, minv) < 0)
+                        log_warn("nexusd version may be incompatible with server",
+                                 LOG_STR("current", NX_VERSION_STR),
+                                 LOG_STR("min_compatible", minv));
         }
         hb_schedule(d);
 }
