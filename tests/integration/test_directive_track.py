@@ -1392,5 +1392,16 @@ def test_x_revoked_api_token_401(ctx):
     expect_status(w.api("GET", "/facilities", token=tok), 200, "the other token still works")
 
 
+def test_x_decommissioned_territory_refused_within_a_second(ctx):
+    """Territory identities are cached for at most 1 s on the hot path (domain/auth.c):
+    decommissioning through `mothership admin` (another process) is seen within that."""
+    w = ctx.world()
+    tid = w.territory()
+    expect_status(w.poll(tid), 200, "poll before")
+    w.srv.admin("territory", "set", tid, "--status", "decommissioned")
+    time.sleep(1.3)
+    expect_error(w.poll(tid), 403, "forbidden")
+
+
 if __name__ == "__main__":
     run_tap(globals(), setup=default_setup, teardown=default_teardown)

@@ -2,6 +2,8 @@
 #include "domain/auth.h"
 
 #include <ctype.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "core/clock.h"
@@ -34,6 +36,93 @@ static bool normalise_fingerprint(const char *in, char out[MS_SHA256_HEX_SIZE])
         return n == MS_SHA256_HEX_SIZE - 1;
 }
 
+/* A short-lived cache of what territory authentication needs (id, account, status, and the
+ * capacity and runtime status the poll sizes its claim with). Polls are the hottest request
+ * of a fleet, and the row they would read changes only on a heartbeat — which drops the entry
+ * here — or through `mothership admin` in another process, which is seen within the TTL.
+ * Direct-mapped, fixed size: memory does not grow with the number of territories. */
+#define TCACHE_SLOTS 512
+#define TCACHE_TTL_MS 1000
+
+typedef struct tcache_entry {
+        char key[80];                    /* "id:<uuid>" or "fp:<sha256 hex>" */
+        char id[MS_ID_SIZE];
+        char account_id[MS_ID_SIZE];
+        ms_territory_status status;
+        json_t *capacity, *runtime_status;
+        int64_t expires;                 /* monotonic ms */
+} tcache_entry;
+
+static struct {
+        pthread_mutex_t mu;
+        tcache_entry e[TCACHE_SLOTS];
+} tcache = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static size_t tcache_slot(const char *key)
+{
+        uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
+        for (const char *p = key; *p; p++)
+                h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+        return (size_t)(h % TCACHE_SLOTS);
+}
+
+static bool tcache_get(const char *key, ms_territory *out)
+{
+        bool hit = false;
+        tcache_entry *e = &tcache.e[tcache_slot(key)];
+        pthread_mutex_lock(&tcache.mu);
+        if (strcmp(e->key, key) == 0 && e->expires > clock_mono_ms()) {
+                memset(out, 0, sizeof(*out));
+                str_copy(out->id, sizeof(out->id), e->id);
+                str_copy(out->account_id, sizeof(out->account_id), e->account_id);
+                out->status = e->status;
+                out->capacity = e->capacity ? json_incref(e->capacity) : NULL;
+                out->runtime_status = e->runtime_status ? json_incref(e->runtime_status) : NULL;
+                hit = true;
+        }
+        pthread_mutex_unlock(&tcache.mu);
+        return hit;
+}
+
+static void tcache_put(const char *key, const ms_territory *t)
+{
+        tcache_entry *e = &tcache.e[tcache_slot(key)];
+        pthread_mutex_lock(&tcache.mu);
+        json_decref(e->capacity);
+        json_decref(e->runtime_status);
+        str_copy(e->key, sizeof(e->key), key);
+        str_copy(e->id, sizeof(e->id), t->id);
+        str_copy(e->account_id, sizeof(e->account_id), t->account_id);
+        e->status = t->status;
+        /* deep copies: the request's own references stay private to it */
+        e->capacity = t->capacity ? json_deep_copy(t->capacity) : NULL;
+        e->runtime_status = t->runtime_status ? json_deep_copy(t->runtime_status) : NULL;
+        e->expires = clock_mono_ms() + TCACHE_TTL_MS;
+        pthread_mutex_unlock(&tcache.mu);
+}
+
+void ms_auth_territory_forget(const char *territory_id)
+{
+        pthread_mutex_lock(&tcache.mu);
+        for (size_t i = 0; i < TCACHE_SLOTS; i++)
+                if (strcmp(tcache.e[i].id, territory_id) == 0)
+                        tcache.e[i].expires = 0;
+        pthread_mutex_unlock(&tcache.mu);
+}
+
+/* Looks key up in the cache, else with load(); fills out. 0 found, -1 not found/error. */
+static int cached_lookup(ms_app *app, const char *key, const char *arg,
+                         int (*load)(ms_store *, const char *, ms_territory *, err_t *),
+                         ms_territory *out, err_t *err)
+{
+        if (tcache_get(key, out))
+                return 0;
+        if (load(app->store, arg, out, err) < 0)
+                return -1;
+        tcache_put(key, out);
+        return 0;
+}
+
 /* Finds the territory; 0 found, -1 not (with a reason for the 401). */
 static int identify(ms_app *app, ms_http_req *req, ms_territory *out, const char **why,
                     err_t *err)
@@ -45,15 +134,20 @@ static int identify(ms_app *app, ms_http_req *req, ms_territory *out, const char
                 /* A fingerprint header is only as good as the proxy that set it. */
                 if (!peer_is_trusted_proxy(app, ms_http_req_peer(req))) {
                         *why = "fingerprint header from an untrusted peer";
-                } else if (normalise_fingerprint(fp_raw, fp) &&
-                           ms_territory_get_by_fingerprint(app->store, fp, out, err) == 0) {
-                        return 0;
+                } else if (normalise_fingerprint(fp_raw, fp)) {
+                        char key[80];
+                        str_printf(key, sizeof(key), "fp:%s", fp);
+                        if (cached_lookup(app, key, fp, ms_territory_get_by_fingerprint, out,
+                                          err) == 0)
+                                return 0;
                 }
         }
         if (mode != MS_TAUTH_PROXY_HEADER) {
                 const char *id = ms_http_req_header(req, "X-Nexus-Territory-Id");
+                char key[80];
                 if (id && *id && uuid_is_valid(id) &&
-                    ms_territory_get(app->store, id, out, err) == 0)
+                    str_printf(key, sizeof(key), "id:%s", id) > 0 &&
+                    cached_lookup(app, key, id, ms_territory_get, out, err) == 0)
                         return 0;
         }
         if (!**why)

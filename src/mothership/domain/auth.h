@@ -18,7 +18,11 @@
 #include "http/server.h"
 #include "store/store.h"
 
+/* Fills only id, account_id, status, capacity and runtime_status of *out: those come from a
+ * cache (1 s TTL, dropped by ms_auth_territory_forget) on the hot path. */
 int ms_auth_territory(ms_app *app, ms_http_req *req, ms_territory *out);
+/* The territory changed (heartbeat, status): the next request reads it again. */
+void ms_auth_territory_forget(const char *territory_id);
 /* After ms_auth_territory: the directive token. *out is the directive named by the token. */
 int ms_auth_directive(ms_app *app, ms_http_req *req, const ms_territory *t, ms_directive *out);
 int ms_auth_user(ms_app *app, ms_http_req *req, ms_user *out);

@@ -192,6 +192,7 @@ int ms_h_territory_heartbeat(ms_http_req *req, void *vapp)
                 ms_territory_clear(&t);
                 return api_store_error(req, &err);
         }
+        ms_auth_territory_forget(t.id);   /* capacity and status may have changed */
         bool ws = updated.websocket_connected_at != 0;
         json_t *resp = json_pack("{s:b, s:s, s:i, s:b}", "ok", 1, "territory_id", t.id,
                                  "next_heartbeat_interval_seconds",
