@@ -514,7 +514,10 @@ class NxCtx:
         self.ms_binary = os.path.abspath(ms_binary)
         self.nx_binary = os.path.abspath(nx_binary)
         self.tmp = tempfile.mkdtemp(prefix="nx-e2e-")
-        self.srv = H.Server(self.ms_binary, auth="header").start()
+        # These tests are about the daemon: the server's per-minute report limits (tested in
+        # test_bad_input/test_directive_track) would make them depend on window alignment.
+        self.srv = H.Server(self.ms_binary, auth="header",
+                            extra_args=["--rate-limits", "off"]).start()
 
     @property
     def server_url(self):

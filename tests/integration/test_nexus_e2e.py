@@ -272,7 +272,8 @@ def test_kill9_before_finished_ack_replays_wal_exactly_once(ctx):
 
 def _fixed_port_server(ctx):
     port = free_port()
-    srv = H.Server(ctx.ms_binary, auth="header", extra_args=["--listen", f"127.0.0.1:{port}"])
+    srv = H.Server(ctx.ms_binary, auth="header",
+                   extra_args=["--listen", f"127.0.0.1:{port}", "--rate-limits", "off"])
     srv.start()
     check(srv.port == port, f"mothership listens on {srv.port}, asked for {port}")
     return srv
@@ -323,7 +324,9 @@ def test_finished_retried_until_mothership_returns(ctx):
             srv.stop()
             wait_until(lambda: nx.summary_for(did), 20, interval=0.05,
                        what=f"the command to finish ({nx.describe()})")
-            check(nx.wal_size() > 0, "finished is not in the WAL while the server is down")
+            # the summary line is printed just before the report is written to the WAL
+            wait_until(lambda: nx.wal_size() > 0, 10, interval=0.05,
+                       what="finished in the WAL while the server is down")
             time.sleep(1.0)
             srv.start()
             d = wait_state(w, fid, did, timeout=45, nx=nx)

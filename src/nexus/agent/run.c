@@ -71,7 +71,7 @@ struct nx_run {
         char *rbuf[2];
         uv_poll_t pidfd_poll;
         bool pidfd_active;
-        uv_timer_t t_deadline, t_hb, t_kill, t_grace, t_reap;
+        uv_timer_t t_deadline, t_hb, t_kill, t_grace, t_reap, t_upload;
         int open_handles;
 
         bool started_ok;
@@ -187,6 +187,7 @@ static void run_free(nx_run *r)
         close_handle(r, (uv_handle_t *)&r->t_kill);
         close_handle(r, (uv_handle_t *)&r->t_grace);
         close_handle(r, (uv_handle_t *)&r->t_reap);
+        close_handle(r, (uv_handle_t *)&r->t_upload);
 }
 
 /* ---------------------------------------------------------------- report (§5.13) ----- */
@@ -348,10 +349,31 @@ typedef struct chunk_ctx {
         nx_log_chunk c;
 } chunk_ctx;
 
+static void upload_resume(uv_timer_t *t)
+{
+        nx_run *r = t->data;
+        r->upload_inflight = false;
+        upload_pump(r);
+}
+
 static void chunk_posted(void *ctx, const nx_http_result *res)
 {
         chunk_ctx *cc = ctx;
         nx_run *r = cc->r;
+        if (res->status == 429 && r->phase < PH_CLOSING) {
+                /* the server's report limit: keep the chunk (same seq) and pause uploads —
+                 * output is not dropped because the server asked us to slow down; the
+                 * outbox bound turns the pause into back-pressure on the command */
+                int64_t wait = res->retry_after_s > 0 ? res->retry_after_s * 1000 : 2000;
+                if (wait > 10000)
+                        wait = 10000;
+                log_warn("log chunk rate-limited, retrying", LOG_STR("directive_id", r->id),
+                         LOG_INT("seq", cc->c.seq), LOG_INT("wait_ms", wait));
+                nx_logstream_chunk_requeue(r->ls, &cc->c);
+                free(cc);
+                uv_timer_start(&r->t_upload, upload_resume, (uint64_t)wait, 0);
+                return;   /* upload_inflight stays set until the timer fires */
+        }
         if (res->status >= 200 && res->status < 300) {
                 const char *sl[] = { cc->c.stream == NX_STDOUT ? "stdout" : "stderr" };
                 metric_inc(r->d->m_log_bytes, sl, cc->c.len);
@@ -908,6 +930,7 @@ void nx_run_start(nx_daemon *d, json_t *lease)
         init_timer(r, &r->t_kill);
         init_timer(r, &r->t_grace);
         init_timer(r, &r->t_reap);
+        init_timer(r, &r->t_upload);
         r->next = d->runs;
         d->runs = r;
         d->nruns++;
