@@ -547,8 +547,10 @@ static const char sql_directive_renew[] =
         "UPDATE conduits_directives SET lease_expires_at = ?2, last_heartbeat_at = ?3, "
         "updated_at = ?3 WHERE id = ?1 AND state = 'running'";
 
-int ms_directive_renew_lease(ms_store *s, const char *id, int64_t lease_expires_at,
-                             int64_t now, bool *changed, err_t *err)
+/* One guarded UPDATE binding (id, lease_expires_at, now): renew and force-expire. */
+static int set_lease_expiry(ms_store *s, const char *sql, const char *id,
+                            int64_t lease_expires_at, int64_t now, bool *changed,
+                            const char *what, err_t *err)
 {
         if (changed)
                 *changed = false;
@@ -557,12 +559,19 @@ int ms_directive_renew_lease(ms_store *s, const char *id, int64_t lease_expires_
         ms_conn *c = ms_conn_get(s, err);
         if (!c)
                 return -1;
-        _cleanup_stmt_ sqlite3_stmt *st = db_prepare(c, sql_directive_renew, err);
+        _cleanup_stmt_ sqlite3_stmt *st = db_prepare(c, sql, err);
         if (!st || db_bind_text(c, st, 1, id, err) < 0 ||
             db_bind_time(c, st, 2, lease_expires_at, err) < 0 ||
             db_bind_time(c, st, 3, ms_now(now), err) < 0)
                 return -1;
-        return guarded_update(c, st, id, changed, err, "renew lease");
+        return guarded_update(c, st, id, changed, err, what);
+}
+
+int ms_directive_renew_lease(ms_store *s, const char *id, int64_t lease_expires_at,
+                             int64_t now, bool *changed, err_t *err)
+{
+        return set_lease_expiry(s, sql_directive_renew, id, lease_expires_at, now, changed,
+                                "renew lease", err);
 }
 
 static const char sql_directive_force_expiry[] =
@@ -572,19 +581,8 @@ static const char sql_directive_force_expiry[] =
 int ms_directive_force_lease_expiry(ms_store *s, const char *id, int64_t lease_expires_at,
                                     int64_t now, bool *changed, err_t *err)
 {
-        if (changed)
-                *changed = false;
-        if (!ms_id_ok(id))
-                return ms_not_found(err, "directive", id);
-        ms_conn *c = ms_conn_get(s, err);
-        if (!c)
-                return -1;
-        _cleanup_stmt_ sqlite3_stmt *st = db_prepare(c, sql_directive_force_expiry, err);
-        if (!st || db_bind_text(c, st, 1, id, err) < 0 ||
-            db_bind_time(c, st, 2, lease_expires_at, err) < 0 ||
-            db_bind_time(c, st, 3, ms_now(now), err) < 0)
-                return -1;
-        return guarded_update(c, st, id, changed, err, "force lease expiry");
+        return set_lease_expiry(s, sql_directive_force_expiry, id, lease_expires_at, now,
+                                changed, "force lease expiry", err);
 }
 
 static const char sql_directive_approve[] =
