@@ -154,15 +154,6 @@ static int claim_one(poll_ctx *pc, ms_store *s, const ms_directive *d, int64_t n
         return 0;
 }
 
-/* A read, outside any write transaction: most polls find nothing, and they must not queue
- * behind writers for the database lock to learn it (bench/polls). */
-static int claim_peek(poll_ctx *pc, bool *any, err_t *err)
-{
-        return ms_directive_any_claimable(pc->app->store, pc->t.account_id,
-                                          (const char *const *)pc->profiles, pc->nprofiles, any,
-                                          err);
-}
-
 /* Claims what it can: peek first, take the write lock only when there is a candidate. */
 static int claim(poll_ctx *pc, err_t *err);
 
@@ -185,9 +176,13 @@ static int claim_tx(ms_store *s, void *vpc, err_t *err)
 /* Empty answers after a long-poll say "poll again now": the caller already waited. */
 static int claim(poll_ctx *pc, err_t *err)
 {
+        /* A read outside any write transaction: most polls find nothing, and they must not
+         * queue behind writers for the database lock to learn it (bench/polls). */
         bool any = false;
         json_array_clear(pc->leases);
-        if (claim_peek(pc, &any, err) < 0)
+        if (ms_directive_any_claimable(pc->app->store, pc->t.account_id,
+                                       (const char *const *)pc->profiles, pc->nprofiles, &any,
+                                       err) < 0)
                 return -1;
         return any ? ms_store_tx(pc->app->store, claim_tx, pc, err) : 0;
 }

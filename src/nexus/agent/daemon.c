@@ -425,9 +425,8 @@ static void on_signal(uv_signal_t *s, int signum)
         maybe_stop_loop(d);
 }
 
-void nx_daemon_run_done(nx_daemon *d, nx_run *r)
+void nx_daemon_run_done(nx_daemon *d)
 {
-        (void)r;
         if (d->nruns)
                 d->nruns--;
         metric_set(d->m_in_flight, NULL, d->nruns);

@@ -88,7 +88,7 @@ void nx_run_start(nx_daemon *d, json_t *lease);
 /* run.c: asks every run to stop (shutdown). */
 void nx_run_cancel_all(nx_daemon *d, const char *why);
 /* daemon.c: a run finished and freed itself. */
-void nx_daemon_run_done(nx_daemon *d, nx_run *r);
+void nx_daemon_run_done(nx_daemon *d);
 
 /* A POST retried per spec §4.7 (+ADVISED: per-attempt timeouts are retried). cb gets the
  * final result (status 0 and an error text when the budget ran out). */

@@ -153,7 +153,7 @@ static void handle_closed(uv_handle_t *h)
         json_decref(r->report);
         nx_git_result_free(&r->git);
         free(r);
-        nx_daemon_run_done(d, NULL);
+        nx_daemon_run_done(d);
 }
 
 static void close_handle(nx_run *r, uv_handle_t *h)
