@@ -128,6 +128,8 @@ int ms_app_routes(ms_app *app, err_t *err)
                   ms_h_directive_log_chunks, app, 0, NULL, 0, NULL },
                 { "GET", "/mothership/api/v1/facilities/{fid}/directives/{id}/log",
                   ms_h_directive_log_text, app, 0, NULL, 0, NULL },
+                { "GET", "/mothership/api/v1/facilities/{fid}/directives/{id}/egress_events",
+                  ms_h_directive_egress_events, app, 0, NULL, 0, NULL },
                 { "GET", "/mothership/api/v1/facilities/{fid}/directives/{id}/diff",
                   ms_h_directive_diff, app, 0, NULL, 0, NULL },
                 { "POST", "/mothership/api/v1/facilities/{fid}/directives/{id}/approve",

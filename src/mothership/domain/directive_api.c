@@ -526,6 +526,29 @@ static int chunk_exists(ms_store *s, const chunk_ctx *c, bool *exists, err_t *er
         return 0;
 }
 
+/* Egress audit records have their own budget (MS_EGRESS_MAX_BYTES) and never count against
+ * max_output_bytes or the stdout/stderr counters; a chunk is stored whole or not at all, so
+ * the JSONL lines stay intact. */
+static int egress_chunk_tx(ms_store *s, chunk_ctx *c, int64_t now, err_t *err)
+{
+        int64_t used = 0;
+        if (ms_log_stream_bytes(s, c->id, MS_STREAM_EGRESS, &used, err) < 0)
+                return -1;
+        if (used + (int64_t)c->len > MS_EGRESS_MAX_BYTES) {
+                c->resp_truncated = true;
+                return 0;
+        }
+        ms_log_insert_result res;
+        if (ms_log_chunk_insert(s, c->id, c->stream, c->seq, c->bytes, c->len, c->truncated,
+                                now, &res, err) < 0)
+                return -1;
+        c->stored = res == MS_LOG_STORED;
+        c->duplicate = !c->stored;
+        c->accepted = c->stored ? c->len : 0;
+        c->resp_truncated = c->truncated;
+        return 0;
+}
+
 static int chunk_tx(ms_store *s, void *vc, err_t *err)
 {
         chunk_ctx *c = vc;
@@ -542,6 +565,8 @@ static int chunk_tx(ms_store *s, void *vc, err_t *err)
                 c->resp_truncated = c->truncated;
                 if (c->truncated)
                         r = ms_directive_add_output(s, d.id, c->stream, 0, true, now, err);
+        } else if (r == 0 && c->stream == MS_STREAM_EGRESS) {
+                r = egress_chunk_tx(s, c, now, err);
         } else if (r == 0) {
                 int64_t max_out = ms_directive_max_output(&d);
                 int64_t remaining = max_out - (d.stdout_bytes + d.stderr_bytes);
@@ -594,7 +619,7 @@ int ms_h_log_chunks(ms_http_req *req, void *vapp)
         if (!json_is_string(sv) || ms_log_stream_parse(json_string_value(sv), &c.stream) < 0 ||
             c.stream == MS_STREAM_BOTH) {
                 st = ms_http_respond_error(req, 422, "invalid_param",
-                                           "stream must be stdout or stderr");
+                                           "stream must be stdout, stderr or egress");
                 goto out;
         }
         json_t *seqv = json_object_get(body, "seq");

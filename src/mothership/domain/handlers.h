@@ -24,6 +24,7 @@ int ms_h_directive_list(ms_http_req *req, void *app);
 int ms_h_directive_show(ms_http_req *req, void *app);
 int ms_h_directive_log_chunks(ms_http_req *req, void *app);
 int ms_h_directive_log_text(ms_http_req *req, void *app);
+int ms_h_directive_egress_events(ms_http_req *req, void *app);
 int ms_h_directive_diff(ms_http_req *req, void *app);
 int ms_h_directive_approve(ms_http_req *req, void *app);
 int ms_h_directive_reject(ms_http_req *req, void *app);

@@ -605,6 +605,94 @@ out:
         return st;
 }
 
+/* Our extension (issue 6): the egress proxy's decisions for one directive, parsed from the
+ * JSONL of its "egress" log stream. Chunk-granular paging: after_seq / next_after_seq are
+ * chunk sequence numbers; a page holds whole chunks and stops once limit records are
+ * reached. A line that is not a JSON object (which the daemon never sends) is skipped. */
+#define EGRESS_EVENTS_DEFAULT 1000
+#define EGRESS_EVENTS_MAX 10000
+
+static void egress_lines(const ms_log_chunk *ch, json_t *events)
+{
+        const char *p = (const char *)ch->bytes, *end = p + ch->bytesize;
+        while (p < end) {
+                const char *nl = memchr(p, '\n', (size_t)(end - p));
+                size_t len = (size_t)((nl ? nl : end) - p);
+                json_t *o = len ? json_loadb(p, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
+                if (json_is_object(o))
+                        json_array_append(events, o);
+                json_decref(o);
+                p += len + (nl ? 1 : 0);
+        }
+}
+
+int ms_h_directive_egress_events(ms_http_req *req, void *vapp)
+{
+        ms_app *app = vapp;
+        caller c = { 0 };
+        _cleanup_json_ json_t *av = NULL;
+        _cleanup_json_ json_t *lv = NULL;
+        int st = resolve(app, req, &c, true);
+        if (st)
+                goto out;
+        int64_t after = -1, limit = EGRESS_EVENTS_DEFAULT;
+        av = api_param(req, NULL, "after_seq");
+        if (av && (api_strict_int(av, &after) < 0 || after < -1)) {
+                st = ms_http_respond_json(req, 422, json_pack("{s:s}", "error", "invalid_after_seq"));
+                goto out;
+        }
+        lv = api_param(req, NULL, "limit");
+        if (lv && (api_strict_int(lv, &limit) < 0 || limit <= 0)) {
+                st = ms_http_respond_json(req, 422, json_pack("{s:s}", "error", "invalid_limit"));
+                goto out;
+        }
+        if (limit > EGRESS_EVENTS_MAX)
+                limit = EGRESS_EVENTS_MAX;
+        json_t *events = json_array();
+        int64_t next = after;
+        bool more = false;
+        while (events && !more && json_array_size(events) < (size_t)limit) {
+                ms_log_chunk_array l = { 0 };
+                err_t err = ERR_INIT;
+                if (ms_log_chunk_list(app->store, c.directive.id, MS_STREAM_EGRESS, next,
+                                      MS_LOG_PAGE_MAX, 0, &l, &err) < 0) {
+                        json_decref(events);
+                        st = api_store_error(req, &err);
+                        goto out;
+                }
+                size_t i = 0;
+                for (; i < l.n && json_array_size(events) < (size_t)limit; i++) {
+                        egress_lines(&l.items[i], events);
+                        next = l.items[i].seq;
+                }
+                more = i < l.n;
+                bool empty = l.n == 0;
+                ms_log_chunk_array_clear(&l);
+                if (empty)
+                        break;
+        }
+        if (!events) {
+                st = ms_http_respond_error(req, 500, "internal_error", "out of memory");
+                goto out;
+        }
+        if (!more && json_array_size(events) >= (size_t)limit) {
+                /* the page filled exactly at a chunk boundary: is there another chunk? */
+                ms_log_chunk_array l = { 0 };
+                err_t err = ERR_INIT;
+                if (ms_log_chunk_list(app->store, c.directive.id, MS_STREAM_EGRESS, next, 1, 1,
+                                      &l, &err) == 0)
+                        more = l.n > 0;
+                ms_log_chunk_array_clear(&l);
+        }
+        st = ms_http_respond_json(req, 200,
+                                  json_pack("{s:s, s:o, s:o}", "directive_id", c.directive.id,
+                                            "egress_events", events, "next_after_seq",
+                                            more ? json_integer(next) : json_null()));
+out:
+        caller_clear(&c);
+        return st;
+}
+
 int ms_h_directive_diff(ms_http_req *req, void *vapp)
 {
         ms_app *app = vapp;

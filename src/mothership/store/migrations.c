@@ -258,7 +258,29 @@ static const char m0001_init[] =
  * later table holding blobs (command attachments) extends the view, not the collector. */
 "CREATE VIEW blob_refs(sha256) AS SELECT sha256 FROM diff_blobs;\n";
 
+/* Egress audit records (nexus proxy decisions, spec nexus §7.10) travel as log chunks of a
+ * third stream, "egress" (an additive wire extension, docs/api.md). SQLite cannot change a
+ * CHECK in place: the table is rebuilt with the same columns and indexes. */
+static const char m0002_egress_stream[] =
+"CREATE TABLE conduits_log_chunks_new (\n"
+"  " ID_PK ",\n"
+"  directive_id TEXT NOT NULL REFERENCES conduits_directives(id) ON DELETE CASCADE,\n"
+"  stream TEXT NOT NULL CHECK (stream IN ('stdout', 'stderr', 'egress')),\n"
+"  seq INTEGER NOT NULL CHECK (seq BETWEEN 0 AND 2147483647),\n"
+"  bytes BLOB NOT NULL CHECK (length(bytes) > 0),\n"
+"  bytesize INTEGER NOT NULL,\n"
+"  " BOOL(truncated) ",\n"
+"  " STAMPS ",\n"
+"  CHECK (bytesize = length(bytes)),\n"
+"  UNIQUE (directive_id, stream, seq)\n"
+") STRICT;\n"
+"INSERT INTO conduits_log_chunks_new SELECT * FROM conduits_log_chunks;\n"
+"DROP TABLE conduits_log_chunks;\n"
+"ALTER TABLE conduits_log_chunks_new RENAME TO conduits_log_chunks;\n"
+"CREATE INDEX conduits_log_chunks_retention ON conduits_log_chunks(created_at, id);\n";
+
 const ms_migration ms_migrations[] = {
         { 1, "init", m0001_init },
+        { 2, "egress_stream", m0002_egress_stream },
 };
 const size_t ms_migrations_count = sizeof(ms_migrations) / sizeof(ms_migrations[0]);

@@ -124,10 +124,14 @@ bool ms_territory_transition_allowed(ms_territory_status from, ms_territory_stat
 typedef enum ms_log_stream {
         MS_STREAM_STDOUT = 0,
         MS_STREAM_STDERR = 1,
-        MS_STREAM_BOTH = 2,      /* only as a list filter */
+        MS_STREAM_BOTH = 2,      /* only as a list filter: stdout and stderr */
+        MS_STREAM_EGRESS = 3,    /* JSONL egress audit records (nexus §7.10), our extension */
 } ms_log_stream;
 
-const char *ms_log_stream_name(ms_log_stream st);   /* "stdout" / "stderr" / NULL */
+/* Cap on the egress audit bytes stored per directive; not part of max_output_bytes. */
+#define MS_EGRESS_MAX_BYTES (4 * 1024 * 1024)
+
+const char *ms_log_stream_name(ms_log_stream st);   /* "stdout"/"stderr"/"egress"/NULL */
 int ms_log_stream_parse(const char *name, ms_log_stream *out);
 
 /* ---------------------------------------------------------------- accounts, users ---- */
@@ -551,6 +555,9 @@ int ms_log_chunk_insert(ms_store *s, const char *directive_id, ms_log_stream str
 int ms_log_chunk_list(ms_store *s, const char *directive_id, ms_log_stream stream,
                       int64_t after_seq, int limit, size_t max_bytes, ms_log_chunk_array *out,
                       err_t *err);
+/* Sum of the bytes stored for one stream of a directive (0 when none). */
+int ms_log_stream_bytes(ms_store *s, const char *directive_id, ms_log_stream stream,
+                        int64_t *out, err_t *err);
 /* Retention (§10.3): deletes chunks with created_at < cutoff in batches of batch_size ordered
  * by (created_at, id), each batch its own transaction, at most max_batches batches; stops at
  * an empty batch. batch_size or max_batches <= 0: does nothing. */

@@ -688,7 +688,7 @@ int ms_directive_add_output(ms_store *s, const char *id, ms_log_stream stream, i
 {
         if (!ms_id_ok(id))
                 return ms_not_found(err, "directive", id);
-        if (!ms_log_stream_name(stream))
+        if (stream != MS_STREAM_STDOUT && stream != MS_STREAM_STDERR)
                 return err_set(err, "output stream must be stdout or stderr");
         if (nbytes < 0)
                 return err_set(err, "output byte count %lld is negative", (long long)nbytes);

@@ -102,10 +102,11 @@ int ms_log_chunk_insert(ms_store *s, const char *directive_id, ms_log_stream str
         return 0;
 }
 
-/* ?2 NULL = both streams; "stream DESC" puts stdout before stderr. */
+/* ?2 NULL = stdout and stderr (never egress); "stream DESC" puts stdout before stderr. */
 static const char sql_log_list[] =
         "SELECT id, stream, seq, bytes, truncated, created_at FROM conduits_log_chunks "
-        "WHERE directive_id = ?1 AND (?2 IS NULL OR stream = ?2) AND seq > ?3 "
+        "WHERE directive_id = ?1 AND (?2 IS NULL AND stream IN ('stdout', 'stderr') "
+        "OR stream = ?2) AND seq > ?3 "
         "ORDER BY seq, stream DESC LIMIT ?4";
 
 int ms_log_chunk_list(ms_store *s, const char *directive_id, ms_log_stream stream,
@@ -181,5 +182,32 @@ int ms_log_chunk_delete_before(ms_store *s, int64_t cutoff, int batch_size, int 
         if (db_delete_batches(s, sql_log_delete_batch, cutoff, batch_size, max_batches,
                               deleted, err) < 0)
                 return err_wrap(err, "log chunk retention");
+        return 0;
+}
+
+static const char sql_log_stream_bytes[] =
+        "SELECT coalesce(sum(bytesize), 0) FROM conduits_log_chunks "
+        "WHERE directive_id = ?1 AND stream = ?2";
+
+int ms_log_stream_bytes(ms_store *s, const char *directive_id, ms_log_stream stream,
+                        int64_t *out, err_t *err)
+{
+        *out = 0;
+        if (!ms_log_stream_name(stream))
+                return err_set(err, "stream must be stdout, stderr or egress");
+        if (!ms_id_ok(directive_id))
+                return 0;
+        ms_conn *c = ms_conn_get(s, err);
+        if (!c)
+                return -1;
+        _cleanup_stmt_ sqlite3_stmt *st = db_prepare(c, sql_log_stream_bytes, err);
+        if (!st || db_bind_text(c, st, 1, directive_id, err) < 0 ||
+            db_bind_text(c, st, 2, ms_log_stream_name(stream), err) < 0)
+                return -1;
+        int r = db_step(c, st, err, "sum log chunk bytes");
+        if (r < 0)
+                return -1;
+        if (r > 0)
+                *out = sqlite3_column_int64(st, 0);
         return 0;
 }

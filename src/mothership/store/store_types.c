@@ -113,6 +113,8 @@ const char *ms_log_stream_name(ms_log_stream st)
                 return "stdout";
         case MS_STREAM_STDERR:
                 return "stderr";
+        case MS_STREAM_EGRESS:
+                return "egress";
         case MS_STREAM_BOTH:
         default:
                 return NULL;
@@ -125,6 +127,8 @@ int ms_log_stream_parse(const char *name, ms_log_stream *out)
                 *out = MS_STREAM_STDOUT;
         else if (name && strcmp(name, "stderr") == 0)
                 *out = MS_STREAM_STDERR;
+        else if (name && strcmp(name, "egress") == 0)
+                *out = MS_STREAM_EGRESS;
         else
                 return -1;
         return 0;
