@@ -8,7 +8,7 @@ clang libclang-rt-14-dev
 libjansson-dev libcyaml-dev libyaml-dev libssl-dev libcmocka-dev
 libuv1-dev libcurl4-openssl-dev libmicrohttpd-dev libsqlite3-dev libwslay-dev
 libseccomp-dev libcap-dev
-bubblewrap
+bubblewrap busybox-static mmdebstrap debootstrap iproute2 openssl util-linux
 curl wrk nginx-light
 "
 missing=""
