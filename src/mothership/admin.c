@@ -18,6 +18,7 @@
 #include "core/json.h"
 #include "core/str.h"
 #include "jobs/jobs.h"
+#include "policy/policy.h"
 #include "store/store.h"
 
 #define ADMIN_MAX_POS 4
@@ -177,7 +178,11 @@ static json_t *directive_json(const ms_directive *d)
                 { "cancel_requested_at", j_ts(d->cancel_requested_at) },
                 { "finished_at", j_ts(d->finished_at) },
                 { "created_at", j_ts(d->created_at) },
-                { "updated_at", j_ts(d->updated_at) });
+                { "updated_at", j_ts(d->updated_at) },
+                { "rejected_by_user_id", j_id(d->rejected_by_user_id) },
+                { "decision_reason", j_str(d->decision_reason) },
+                { "decided_at", j_ts(d->decided_at) },
+                { "started_at", j_ts(d->started_at) });
 }
 
 static json_t *territory_json(const ms_territory *t)
@@ -563,8 +568,14 @@ static int cmd_policy_create_global(admin_ctx *c, err_t *err)
                 json_t *o = NULL;
                 if (json_get_object(doc, objs[i].key, false, &o, NULL, err) < 0)
                         return err_wrap(err, "%s", path);
+                /* spec §6.1: the same section rules as the policy API (issue 4) */
+                char why[512];
+                if (mspol_validate_section(objs[i].key, o, why, sizeof(why)) < 0)
+                        return err_setc(err, ERR_INVALID, "%s: %s", path, why);
                 *objs[i].dst = o;
         }
+        if (str_is_blank(pf.name))
+                return err_setc(err, ERR_INVALID, "%s: name must not be blank", path);
         char id[MS_ID_SIZE];
         if (admin_store(c, err) < 0 || ms_policy_create(c->store, &pf, MS_NOW, id, err) < 0)
                 return -1;

@@ -138,6 +138,20 @@ int ms_app_routes(ms_app *app, err_t *err)
                   ms_h_directive_reject, app, SMALL_BODY, NULL, 0, NULL },
                 { "POST", "/mothership/api/v1/facilities/{fid}/directives/{id}/cancel",
                   ms_h_directive_cancel, app, SMALL_BODY, NULL, 0, NULL },
+                /* policies (spec §3.3.1) and the audit query (issue 4) */
+                { "GET", "/mothership/api/v1/policies", ms_h_policy_list, app, 0, NULL, 0, NULL },
+                { "POST", "/mothership/api/v1/policies", ms_h_policy_create, app, SMALL_BODY * 4,
+                  NULL, 0, NULL },
+                { "GET", "/mothership/api/v1/policies/{id}", ms_h_policy_show, app, 0, NULL, 0,
+                  NULL },
+                { "PATCH", "/mothership/api/v1/policies/{id}", ms_h_policy_update, app,
+                  SMALL_BODY * 4, NULL, 0, NULL },
+                { "PUT", "/mothership/api/v1/policies/{id}", ms_h_policy_update, app,
+                  SMALL_BODY * 4, NULL, 0, NULL },
+                { "DELETE", "/mothership/api/v1/policies/{id}", ms_h_policy_delete, app,
+                  SMALL_BODY, NULL, 0, NULL },
+                { "GET", "/mothership/api/v1/audit_events", ms_h_audit_list, app, 0, NULL, 0,
+                  NULL },
         };
         app->router = ms_http_router_new();
         if (!app->router)

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Directive track end to end against a real mothership (spec mothership §13.1 vectors 1-43,
-§13.6 vectors 86, 91-96, 101, a few §13.11 supplementary vectors and the additions of the
+§13.6 vectors 86-101, a few §13.11 supplementary vectors and the additions of the
 CLI/HTTP contract: cancel, plain-text log, list pagination, long-poll, facility and
 enrollment-token endpoints).
 
@@ -28,7 +28,6 @@ RECORD_TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 SECOND_TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 REPO = "https://git.example.com/acme/app.git"
 CSR_REASON = "CSR enrollment arrives with the built-in CA (TLS issue)"
-APPROVAL_REASON = "approval engine vectors belong to a later issue"
 
 # --------------------------------------------------------------------------------------------
 # §13.1 directive track
@@ -1157,7 +1156,7 @@ _policy_lock = threading.Lock()
 
 def _awaiting(ctx, w):
     """A host directive awaiting approval (global policy approval.host_profile =
-    needs_approval, as in vector 88). Skips when the approval engine is not there yet."""
+    needs_approval, as in vector 88)."""
     with _policy_lock:
         if not getattr(ctx, "approval_policy", None):
             path = os.path.join(ctx.srv.log_dir, "approval_policy.json")
@@ -1168,9 +1167,6 @@ def _awaiting(ctx, w):
     tid = w.territory()
     fid = w.facility(tid)
     r = w.create_directive(fid, "echo hello world", sandbox_profile="host")
-    if r.status == 201:
-        skip(APPROVAL_REASON + ": a host directive under approval.host_profile=needs_approval "
-             "was queued directly (201), so no awaiting_approval directive can be made yet")
     expect_status(r, 202, "create host directive under a needs_approval policy")
     eq(r.body.get("state"), "awaiting_approval", "state")
     check(r.body.get("approval_reasons"), f"approval_reasons: {r.body}")
@@ -1240,10 +1236,8 @@ def test_v96_approve_stores_approver(ctx):
     eq(evs[0].get("actor_id"), other, "approved event actor")
 
 
-# Vectors 87-90 and 97-100 need the policy/approval engine (a later issue). They are written
-# out so that they only need switching on: ITEST_APPROVAL_ENGINE=1 runs them. Global policies
-# apply to every account, so each runs on a server of its own.
-APPROVAL_ENGINE = os.environ.get("ITEST_APPROVAL_ENGINE") == "1"
+# Vectors 87-90 and 97-100 (the policy/approval engine, issue 4). Global policies apply to every
+# account, so each runs on a server of its own.
 
 
 class _OwnServer:
@@ -1252,8 +1246,6 @@ class _OwnServer:
 
     def __enter__(self):
         from harness import Server
-        if not APPROVAL_ENGINE:
-            skip(APPROVAL_REASON)
         self.srv = Server(self.ctx.srv.binary).start()
         w = World(self.srv)
         if self.policy is not None:

@@ -623,6 +623,132 @@ static void test_approve_sets_approver(void **state)
         assert_false(changed);
 }
 
+/* issue 4: an approval records who, why and when */
+static void test_decide_approve_records_reason_and_time(void **state)
+{
+        fx *f = *state;
+        err_t err = ERR_INIT;
+        char id[MS_ID_SIZE];
+        new_directive(f, MS_DIRECTIVE_AWAITING_APPROVAL, T0, id);
+        bool changed = false;
+        assert_int_equal(ms_directive_decide(f->s, id, true, f->user, "looks fine", T0 + 5,
+                                             &changed, &err), 0);
+        assert_true(changed);
+        ms_directive d;
+        assert_int_equal(ms_directive_get(f->s, id, &d, &err), 0);
+        assert_int_equal(d.state, MS_DIRECTIVE_QUEUED);
+        assert_string_equal(d.approved_by_user_id, f->user);
+        assert_string_equal(d.rejected_by_user_id, "");
+        assert_string_equal(d.decision_reason, "looks fine");
+        assert_int_equal(d.decided_at, T0 + 5);
+        ms_directive_clear(&d);
+}
+
+static void test_decide_reject_is_terminal_and_records_rejecter(void **state)
+{
+        fx *f = *state;
+        err_t err = ERR_INIT;
+        char id[MS_ID_SIZE];
+        new_directive(f, MS_DIRECTIVE_AWAITING_APPROVAL, T0, id);
+        bool changed = false;
+        assert_int_equal(ms_directive_decide(f->s, id, false, f->user, NULL, T0 + 7, &changed,
+                                             &err), 0);
+        assert_true(changed);
+        ms_directive d;
+        assert_int_equal(ms_directive_get(f->s, id, &d, &err), 0);
+        assert_int_equal(d.state, MS_DIRECTIVE_CANCELED);
+        assert_string_equal(d.rejected_by_user_id, f->user);
+        assert_string_equal(d.approved_by_user_id, "");
+        assert_null(d.decision_reason);
+        assert_int_equal(d.decided_at, T0 + 7);
+        ms_directive_clear(&d);
+        /* the guard: a second decision changes nothing */
+        assert_int_equal(ms_directive_decide(f->s, id, true, f->user, NULL, T0 + 8, &changed,
+                                             &err), 0);
+        assert_false(changed);
+        assert_int_equal(state_of(f, id), MS_DIRECTIVE_CANCELED);
+}
+
+static void test_decide_refuses_overlong_reason(void **state)
+{
+        fx *f = *state;
+        err_t err = ERR_INIT;
+        char id[MS_ID_SIZE];
+        new_directive(f, MS_DIRECTIVE_AWAITING_APPROVAL, T0, id);
+        char reason[MS_DECISION_REASON_MAX + 2];
+        memset(reason, 'r', sizeof(reason) - 1);
+        reason[sizeof(reason) - 1] = '\0';
+        bool changed = true;
+        assert_int_equal(ms_directive_decide(f->s, id, true, f->user, reason, T0 + 1, &changed,
+                                             &err), -1);
+        assert_false(changed);
+        assert_int_equal(state_of(f, id), MS_DIRECTIVE_AWAITING_APPROVAL);
+        err_clear(&err);
+        reason[MS_DECISION_REASON_MAX] = '\0';   /* exactly the maximum is accepted */
+        assert_int_equal(ms_directive_decide(f->s, id, true, f->user, reason, T0 + 1, &changed,
+                                             &err), 0);
+        assert_true(changed);
+}
+
+/* poll-time re-validation: queued -> awaiting_approval; an approved one loses its approval
+ * (the caller holds it only when its capabilities changed since the approval) */
+static void test_hold_for_approval_only_queued_and_withdraws_approval(void **state)
+{
+        fx *f = *state;
+        err_t err = ERR_INIT;
+        char fresh[MS_ID_SIZE], approved[MS_ID_SIZE], leased[MS_ID_SIZE];
+        new_directive(f, MS_DIRECTIVE_QUEUED, T0, fresh);
+        new_directive(f, MS_DIRECTIVE_AWAITING_APPROVAL, T0, approved);
+        bool changed = false;
+        assert_int_equal(ms_directive_approve(f->s, approved, f->user, T0 + 1, &changed, &err), 0);
+        assert_true(changed);
+        new_directive(f, MS_DIRECTIVE_QUEUED, T0, leased);
+        assert_int_equal(ms_directive_lease(f->s, leased, f->territory, T0 + 300000, T0, &changed,
+                                            &err), 0);
+        assert_int_equal(ms_directive_hold_for_approval(f->s, fresh, T0 + 2, &changed, &err), 0);
+        assert_true(changed);
+        assert_int_equal(state_of(f, fresh), MS_DIRECTIVE_AWAITING_APPROVAL);
+        assert_int_equal(ms_directive_hold_for_approval(f->s, approved, T0 + 2, &changed, &err),
+                         0);
+        assert_true(changed);
+        assert_int_equal(state_of(f, approved), MS_DIRECTIVE_AWAITING_APPROVAL);
+        ms_directive d = { 0 };
+        assert_int_equal(ms_directive_get(f->s, approved, &d, &err), 0);
+        assert_string_equal(d.approved_by_user_id, "");
+        ms_directive_clear(&d);
+        assert_int_equal(ms_directive_hold_for_approval(f->s, leased, T0 + 2, &changed, &err), 0);
+        assert_false(changed);
+        assert_int_equal(state_of(f, leased), MS_DIRECTIVE_LEASED);
+        assert_int_equal(ms_directive_hold_for_approval(f->s, "nope", T0, &changed, &err), -1);
+        assert_true(code_is(&err, ERR_NOT_FOUND));
+}
+
+/* started_at: the first leased -> running, never moved afterwards (timing telemetry) */
+static void test_started_at_set_by_start_only(void **state)
+{
+        fx *f = *state;
+        err_t err = ERR_INIT;
+        char id[MS_ID_SIZE];
+        running_directive(f, T0, id);
+        bool changed = false;
+        ms_directive d;
+        assert_int_equal(ms_directive_get(f->s, id, &d, &err), 0);
+        assert_int_equal(d.started_at, T0);
+        ms_directive_clear(&d);
+        assert_int_equal(ms_directive_transition(f->s, id, MS_DIRECTIVE_RUNNING,
+                                                 MS_DIRECTIVE_CANCELED, T0 + 9, &changed, &err),
+                         0);
+        assert_true(changed);
+        assert_int_equal(ms_directive_get(f->s, id, &d, &err), 0);
+        assert_int_equal(d.started_at, T0);
+        ms_directive_clear(&d);
+        char q[MS_ID_SIZE];
+        new_directive(f, MS_DIRECTIVE_QUEUED, T0, q);
+        assert_int_equal(ms_directive_get(f->s, q, &d, &err), 0);
+        assert_int_equal(d.started_at, 0);
+        ms_directive_clear(&d);
+}
+
 static void test_request_cancel_sets_flag_once(void **state)
 {
         fx *f = *state;
@@ -1296,6 +1422,11 @@ int main(void)
                 T(test_force_lease_expiry_guarded_on_state),
                 T(test_force_lease_expiry_unknown_directive_not_found),
                 T(test_approve_sets_approver),
+                T(test_decide_approve_records_reason_and_time),
+                T(test_decide_reject_is_terminal_and_records_rejecter),
+                T(test_decide_refuses_overlong_reason),
+                T(test_hold_for_approval_only_queued_and_withdraws_approval),
+                T(test_started_at_set_by_start_only),
                 T(test_request_cancel_sets_flag_once),
                 T(test_fill_versions_only_where_null),
                 T(test_add_output_counts_bytes_and_monotonic_flags),

@@ -23,6 +23,7 @@
 #include "domain/auth.h"
 #include "core/uuid.h"
 #include "domain/directive_view.h"
+#include "policy/policy.h"
 
 typedef struct reply {
         int status;                  /* 0: none set (a store error instead) */
@@ -113,7 +114,96 @@ static void poll_ctx_free(void *p)
         free(pc);
 }
 
-static int claim_one(poll_ctx *pc, ms_store *s, const ms_directive *d, int64_t now, err_t *err)
+static void revalidation_audit(poll_ctx *pc, const ms_directive *d, const char *severity,
+                               json_t *payload, int64_t now)
+{
+        ms_audit_new ev = { .account_id = d->account_id, .directive_id = d->id,
+                            .territory_id = pc->t.id, .severity = severity,
+                            .event_type = "directive.lease_policy_revalidated",
+                            .payload = payload };
+        api_audit(pc->app, &ev, now);
+        json_decref(payload);
+}
+
+/* §7.4 step 3 / §6.11 "directive lease": the PolicyResolver again (not the CommandValidator),
+ * inside the claim transaction, so nothing can change the directive between the verdict and
+ * the lease. Returns 0 to lease (d->effective_capabilities refreshed when they changed), 1 to
+ * skip it, -1 on error.
+ *   forbidden                      -> canceled, not leased (as the reference);
+ *   needs_approval, never approved -> back to awaiting_approval, not leased. Stricter than
+ *                                     REF, which ignores needs_approval here and leases a
+ *                                     directive nobody approved (issue 4 calls that a bug);
+ *   needs_approval, approved       -> leased: the approval stands — unless the effective
+ *                                     capabilities changed since: then they are stored, the
+ *                                     approval is withdrawn and the directive waits for a new
+ *                                     one (an approval covers what the approver saw, never a
+ *                                     policy edit made after it);
+ *   changed effective capabilities -> stored with a fresh snapshot, then leased. */
+static int revalidate(poll_ctx *pc, ms_store *s, ms_directive *d, int64_t now, err_t *err)
+{
+        ms_policy_array ps = { 0 };
+        mspol_resolution res = { 0 };
+        bool changed = false;
+        int r = -1;
+        if (ms_policy_list_applicable(s, d->account_id, d->requested_by_user_id, d->facility_id,
+                                      &ps, err) < 0 ||
+            mspol_resolve(ps.items, ps.n, d->sandbox_profile, d->requested_capabilities, now,
+                          &res, err) < 0)
+                goto out;
+        const char *verdict = res.verdict ? res.verdict : "skip";
+        if (strcmp(verdict, "forbidden") == 0) {
+                if (ms_directive_transition(s, d->id, MS_DIRECTIVE_QUEUED, MS_DIRECTIVE_CANCELED,
+                                            now, &changed, err) < 0)
+                        goto out;
+                if (changed)
+                        revalidation_audit(pc, d, "warn",
+                                           json_pack("{s:s, s:s, s:O, s:O}", "action", "canceled",
+                                                     "reason", "policy_now_forbidden", "reasons",
+                                                     res.reasons, "policies_applied",
+                                                     res.policies_applied),
+                                           now);
+                r = 1;
+                goto out;
+        }
+        bool caps_changed = !json_equal(res.effective, d->effective_capabilities);
+        if (strcmp(verdict, "needs_approval") == 0 &&
+            (!d->approved_by_user_id[0] || caps_changed)) {
+                if ((caps_changed && ms_directive_set_effective(s, d->id, res.effective,
+                                                                res.snapshot, now, err) < 0) ||
+                    ms_directive_hold_for_approval(s, d->id, now, &changed, err) < 0)
+                        goto out;
+                if (changed)
+                        revalidation_audit(pc, d, "warn",
+                                           json_pack("{s:s, s:s, s:O, s:O}", "action",
+                                                     "awaiting_approval", "reason",
+                                                     d->approved_by_user_id[0]
+                                                             ? "capabilities_changed_after_approval"
+                                                             : "policy_now_needs_approval",
+                                                     "reasons", res.reasons, "policies_applied",
+                                                     res.policies_applied),
+                                           now);
+                r = 1;
+                goto out;
+        }
+        if (caps_changed) {
+                if (ms_directive_set_effective(s, d->id, res.effective, res.snapshot, now, err) < 0)
+                        goto out;
+                revalidation_audit(pc, d, "info",
+                                   json_pack("{s:s, s:O}", "action", "capabilities_updated",
+                                             "policies_applied", res.policies_applied),
+                                   now);
+                /* the lease carries what was just stored (§7.5 capabilities) */
+                json_decref(d->effective_capabilities);
+                d->effective_capabilities = json_incref(res.effective);
+        }
+        r = 0;
+out:
+        mspol_resolution_clear(&res);
+        ms_policy_array_clear(&ps);
+        return r;
+}
+
+static int claim_one(poll_ctx *pc, ms_store *s, ms_directive *d, int64_t now, err_t *err)
 {
         ms_facility f = { 0 };
         if (ms_facility_get(s, NULL, d->facility_id, &f, err) < 0)
@@ -121,9 +211,10 @@ static int claim_one(poll_ctx *pc, ms_store *s, const ms_directive *d, int64_t n
         bool skip = (f.locked_by_directive_id[0] &&
                      strcmp(f.locked_by_directive_id, d->id) != 0) ||   /* §7.4 2.1 */
                     !territory_healthy_for(&pc->t, d->sandbox_profile);  /* §7.4 2.2 */
-        if (skip) {
+        int rv = skip ? 1 : revalidate(pc, s, d, now, err);             /* §7.4 2.3 */
+        if (rv != 0) {
                 ms_facility_clear(&f);
-                return 0;
+                return rv < 0 ? -1 : 0;
         }
         bool changed = false;
         int64_t expires = now + (int64_t)MS_LEASE_TTL_S * 1000;
@@ -754,12 +845,16 @@ static int finished_tx(ms_store *s, void *vc, err_t *err)
         } else {
                 str_copy(c->final_state, sizeof(c->final_state), c->status);
                 int64_t end = c->f.finished_at ? c->f.finished_at : now;
+                /* §10.1 timing telemetry, issue 4: the terminal event carries both times
+                 * (started_at is set by the start event; an implicit start is now) */
+                int64_t started = d.started_at ? d.started_at : now;
                 json_t *payload = json_pack(
-                        "{s:s, s:o, s:I, s:s}", "status", c->status, "exit_code",
+                        "{s:s, s:o, s:I, s:I, s:s}", "status", c->status, "exit_code",
                         c->f.set_exit_code && !c->f.exit_code_null
                                 ? json_integer(c->f.exit_code)
                                 : json_null(),
-                        "total_duration_ms", (json_int_t)(end - d.created_at), "territory_id",
+                        "total_duration_ms", (json_int_t)(end - d.created_at),
+                        "time_to_start_ms", (json_int_t)(started - d.created_at), "territory_id",
                         c->territory_id);
                 ms_audit_new ev = { .account_id = d.account_id, .directive_id = d.id,
                                     .territory_id = c->territory_id,

@@ -74,6 +74,13 @@ json_t *ms_directive_to_json(const ms_directive *d)
         json_object_set_new(o, "approved_by_user_id", d->approved_by_user_id[0]
                                                               ? json_string(d->approved_by_user_id)
                                                               : json_null());
+        /* issue 4: who decided an approval and why (§3.3.5 plus the rejecter and reason) */
+        json_object_set_new(o, "rejected_by_user_id", d->rejected_by_user_id[0]
+                                                              ? json_string(d->rejected_by_user_id)
+                                                              : json_null());
+        json_object_set_new(o, "decision_reason", str_or_null(d->decision_reason));
+        json_object_set_new(o, "decided_at", api_ts(d->decided_at));
+        json_object_set_new(o, "started_at", api_ts(d->started_at));
         json_object_set_new(o, "stdout_truncated", json_boolean(d->stdout_truncated));
         json_object_set_new(o, "stderr_truncated", json_boolean(d->stderr_truncated));
         json_object_set_new(o, "diff_truncated", json_boolean(d->diff_truncated));

@@ -29,3 +29,11 @@ int ms_h_directive_diff(ms_http_req *req, void *app);
 int ms_h_directive_approve(ms_http_req *req, void *app);
 int ms_h_directive_reject(ms_http_req *req, void *app);
 int ms_h_directive_cancel(ms_http_req *req, void *app);
+
+/* Policies (spec §3.3.1, issue 4) and the audit query (issue 4; the reference has none) */
+int ms_h_policy_list(ms_http_req *req, void *app);
+int ms_h_policy_show(ms_http_req *req, void *app);
+int ms_h_policy_create(ms_http_req *req, void *app);
+int ms_h_policy_update(ms_http_req *req, void *app);
+int ms_h_policy_delete(ms_http_req *req, void *app);
+int ms_h_audit_list(ms_http_req *req, void *app);

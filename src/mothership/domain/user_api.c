@@ -21,6 +21,7 @@
 #include "domain/directive_view.h"
 #include "proto/fscap.h"
 #include "proto/netcap.h"
+#include "policy/policy.h"
 
 /* The caller and, for routes under /facilities/{fid}, the facility. */
 typedef struct caller {
@@ -253,29 +254,22 @@ out:
 static const char *const profiles[] = { "untrusted", "trusted", "host", "darwin-automation",
                                         NULL };
 
-/* Until the policy engine (issue 4) lands: §6.6 with no policies. fs = the profile's defaults
- * (§11.1) narrowed by the request; net = the request (validated) or {}. */
-static json_t *fs_narrowed(const char *profile, const json_t *req_fs)
+/* The §7.12 wake-up, and its audit (§10.1 directive.wake_up_broadcast): parked long-polls of
+ * the account's territories are our wake-up channel (there is no WebSocket), so via is
+ * "long_poll" and territory_count counts the polls woken. Nothing woken, nothing written. */
+static void wake_up(ms_app *app, const char *account_id, const char *directive_id)
 {
-        bool host = strcmp(profile, "host") == 0;
-        json_t *out = json_object();
-        const char *keys[] = { "read", "write" };
-        for (size_t k = 0; out && k < 2; k++) {
-                json_t *arr = json_array();
-                json_t *want = json_is_object(req_fs) ? json_object_get(req_fs, keys[k]) : NULL;
-                if (!host && api_blank(req_fs)) {
-                        json_array_append_new(arr, json_string("workspace:**"));
-                } else if (!host && json_is_array(want)) {
-                        size_t i;
-                        json_t *e;
-                        json_array_foreach(want, i, e)
-                                if (json_is_string(e) &&
-                                    str_has_prefix(json_string_value(e), "workspace:"))
-                                        json_array_append(arr, e);
-                }
-                json_object_set_new(out, keys[k], arr);
-        }
-        return out;
+        char topic[64];
+        if (!app->http || str_printf(topic, sizeof(topic), "acct:%s", account_id) < 0)
+                return;
+        int n = ms_http_notify(app->http, topic);
+        if (n <= 0)
+                return;
+        json_t *payload = json_pack("{s:i, s:s}", "territory_count", n, "via", "long_poll");
+        ms_audit_new ev = { .account_id = account_id, .directive_id = directive_id,
+                            .event_type = "directive.wake_up_broadcast", .payload = payload };
+        api_audit(app, &ev, clock_now_ms());
+        json_decref(payload);
 }
 
 static int check_limits(const json_t *limits, char *why, size_t whysz)
@@ -298,13 +292,126 @@ static int check_limits(const json_t *limits, char *why, size_t whysz)
         return 0;
 }
 
+/* skip = safe < needs_approval < forbidden (§3.3.2 step 3) */
+static int verdict_rank(const char *v)
+{
+        if (v && strcmp(v, "forbidden") == 0)
+                return 2;
+        if (v && strcmp(v, "needs_approval") == 0)
+                return 1;
+        return 0;
+}
+
+static int respond_oom(ms_http_req *req)
+{
+        return ms_http_respond_error(req, 500, "internal_error", "out of memory");
+}
+
+/* spec §3.3.2 steps 1-6 and §6.11 "directive creation": the CommandValidator first (forbidden:
+ * 422, nothing stored), then the resolver; the most restrictive of both verdicts decides
+ * between 403 (nothing stored), 202 awaiting_approval and 201 queued. */
+static int create_decide(ms_app *app, ms_http_req *req, const caller *c, ms_directive_new *d,
+                         int64_t now)
+{
+        _cleanup_json_ json_t *violations = json_array();
+        _cleanup_json_ json_t *reasons = json_array();
+        mspol_resolution res = { 0 };
+        ms_policy_array ps = { 0 };
+        err_t err = ERR_INIT;
+        json_t *payload = NULL;
+        int st;
+        if (!violations || !reasons)
+                return respond_oom(req);
+        mspol_cmd_verdict cv = mspol_cmd_validate(d->sandbox_profile, d->command, violations);
+        if (cv == MSPOL_CMD_FORBIDDEN) {
+                payload = json_pack("{s:s, s:s, s:O}", "command", d->command, "sandbox_profile",
+                                    d->sandbox_profile, "violations", violations);
+                ms_audit_new ev = { .account_id = d->account_id, .actor_id = c->user.id,
+                                    .event_type = "directive.command_forbidden",
+                                    .severity = "critical", .payload = payload };
+                api_audit(app, &ev, now);
+                st = ms_http_respond_json(
+                        req, 422,
+                        json_pack("{s:s, s:s, s:O}", "error", "command_forbidden", "detail",
+                                  "the command matches a forbidden pattern (spec §6.8)",
+                                  "violations", violations));
+                goto out;
+        }
+        if (ms_policy_list_applicable(app->store, d->account_id, d->requested_by_user_id,
+                                      d->facility_id, &ps, &err) < 0 ||
+            mspol_resolve(ps.items, ps.n, d->sandbox_profile, d->requested_capabilities, now,
+                          &res, &err) < 0) {
+                st = api_store_error(req, &err);
+                goto out;
+        }
+        /* combined reasons: the policy's, then the command's (§3.3.2 step 3) */
+        if ((res.reasons && json_array_extend(reasons, res.reasons) < 0) ||
+            json_array_extend(reasons, violations) < 0) {
+                st = respond_oom(req);
+                goto out;
+        }
+        int rank = verdict_rank(res.verdict);
+        if (cv == MSPOL_CMD_NEEDS_APPROVAL && rank < 1)
+                rank = 1;
+        json_t *applied = res.policies_applied ? res.policies_applied : json_array();
+        if (!res.policies_applied)
+                res.policies_applied = applied;
+        if (rank == 2) {
+                payload = json_pack("{s:s, s:s, s:O, s:O}", "command", d->command,
+                                    "sandbox_profile", d->sandbox_profile, "reasons", reasons,
+                                    "policies_applied", applied);
+                ms_audit_new ev = { .account_id = d->account_id, .actor_id = c->user.id,
+                                    .event_type = "directive.policy_forbidden",
+                                    .severity = "critical", .payload = payload };
+                api_audit(app, &ev, now);
+                st = ms_http_respond_json(
+                        req, 403,
+                        json_pack("{s:s, s:s, s:O, s:O}", "error", "policy_forbidden", "detail",
+                                  "a policy forbids this directive", "reasons", reasons,
+                                  "policies_applied", applied));
+                goto out;
+        }
+        d->effective_capabilities = res.effective;
+        d->policy_snapshot = res.snapshot;
+        d->state = rank == 1 ? MS_DIRECTIVE_AWAITING_APPROVAL : MS_DIRECTIVE_QUEUED;
+        char id[MS_ID_SIZE];
+        if (ms_directive_insert(app->store, d, now, id, &err) < 0) {
+                st = api_store_error(req, &err);
+                goto out;
+        }
+        payload = json_pack("{s:s, s:O}", "verdict", rank == 1 ? "needs_approval" : "skip",
+                            "policies_applied", applied);
+        if (payload && rank == 1)
+                json_object_set(payload, "reasons", reasons);
+        ms_audit_new ev = { .account_id = d->account_id, .directive_id = id,
+                            .actor_id = c->user.id, .event_type = "directive.created",
+                            .payload = payload };
+        api_audit(app, &ev, now);
+        if (rank == 1) {
+                /* §3.3.2 step 5: no wake-up, nobody may lease it yet */
+                st = ms_http_respond_json(req, 202,
+                                          json_pack("{s:s, s:s, s:O, s:o}", "directive_id", id,
+                                                    "state", "awaiting_approval",
+                                                    "approval_reasons", reasons, "created_at",
+                                                    api_ts(now)));
+                goto out;
+        }
+        wake_up(app, d->account_id, id);
+        st = ms_http_respond_json(req, 201, json_pack("{s:s, s:s, s:o}", "directive_id", id,
+                                                      "state", "queued", "created_at",
+                                                      api_ts(now)));
+out:
+        json_decref(payload);
+        mspol_resolution_clear(&res);
+        ms_policy_array_clear(&ps);
+        return st;
+}
+
 int ms_h_directive_create(ms_http_req *req, void *vapp)
 {
         ms_app *app = vapp;
         caller c = { 0 };
         _cleanup_json_ json_t *body = NULL;
-        _cleanup_json_ json_t *effective = NULL;
-        _cleanup_json_ json_t *snapshot = NULL;
         int st = resolve(app, req, &c, false);
         if (st || (st = api_body(req, &body)))
                 goto out;
@@ -372,10 +479,16 @@ int ms_h_directive_create(ms_http_req *req, void *vapp)
                 st = validation_failed(req, "requested_capabilities.net: %s", err.msg);
                 goto out;
         }
-        if (!api_blank(fs) && fscap_validate(fs, &err) < 0) {
-                st = validation_failed(req, "requested_capabilities.fs: %s", err.msg);
+        /* The request may use the wire selectors (FsCapabilityV1: workspace:**,
+         * workspace:/p, host:/p) or the §6.2 paths the resolver intersects ("/workspace/src",
+         * spec §13.6 #90); either way it can only narrow (§6.6 step 4). */
+        char fswhy[512];
+        if (!api_blank(fs) && fscap_validate(fs, &err) < 0 &&
+            mspol_validate_section("fs", fs, fswhy, sizeof(fswhy)) < 0) {
+                st = validation_failed(req, "requested_capabilities.fs: %s", fswhy);
                 goto out;
         }
+        err_clear(&err);
         d.requested_capabilities = json_is_object(rc) ? rc : NULL;
         const char *arrs[] = { "env_allowlist", "env_refs" };
         for (size_t i = 0; i < 2; i++) {
@@ -390,37 +503,10 @@ int ms_h_directive_create(ms_http_req *req, void *vapp)
         d.env_refs = json_is_array(json_object_get(body, "env_refs"))
                              ? json_object_get(body, "env_refs") : NULL;
         int64_t now = clock_now_ms();
-        effective = json_pack("{s:o, s:o, s:{}, s:{}}", "fs", fs_narrowed(profile, fs), "net",
-                              api_blank(net) ? json_object() : json_deep_copy(net), "secrets",
-                              "sandbox_profile_rules");
-        snapshot = json_pack("{s:[], s:o, s:{}, s:{}, s:{}, s:{}, s:{}}", "policies_applied",
-                             "resolved_at", api_ts_s(now), "fs", "net", "secrets",
-                             "sandbox_profile_rules", "approval");
-        if (!effective || !snapshot) {
-                st = ms_http_respond_error(req, 500, "internal_error", "out of memory");
-                goto out;
-        }
-        d.effective_capabilities = effective;
-        d.policy_snapshot = snapshot;
         d.account_id = c.facility.account_id;
         d.facility_id = c.facility.id;
         d.requested_by_user_id = c.user.id;
-        d.state = MS_DIRECTIVE_QUEUED;
-        char id[MS_ID_SIZE];
-        if (ms_directive_insert(app->store, &d, now, id, &err) < 0) {
-                st = api_store_error(req, &err);
-                goto out;
-        }
-        json_t *payload = json_pack("{s:s, s:[]}", "verdict", "skip", "policies_applied");
-        ms_audit_new ev = { .account_id = d.account_id, .directive_id = id,
-                            .actor_id = c.user.id, .event_type = "directive.created",
-                            .payload = payload };
-        api_audit(app, &ev, now);
-        json_decref(payload);
-        ms_app_notify_account(app, d.account_id);
-        st = ms_http_respond_json(req, 201, json_pack("{s:s, s:s, s:o}", "directive_id", id,
-                                                      "state", "queued", "created_at",
-                                                      api_ts(now)));
+        st = create_decide(app, req, &c, &d, now);
 out:
         caller_clear(&c);
         return st;
@@ -725,6 +811,7 @@ typedef struct decide_ctx {
         ms_app *app;
         const caller *c;
         const char *action;          /* "approve" | "reject" | "cancel" */
+        const char *reason;          /* the body's optional reason; NULL = none */
         int status;                  /* 409 when the state did not allow it */
         char detail[128];
         char state[32];
@@ -758,25 +845,26 @@ static int decide_tx(ms_store *s, void *vc, err_t *err)
                         name = "canceled";
                 }
                 event = "directive.cancel_requested";
-                payload = json_pack("{s:s, s:s}", "requested_by_user_id", x->c->user.id,
-                                    "state_before", ms_directive_state_name(d.state));
+                payload = json_pack("{s:s, s:s, s:s?}", "requested_by_user_id", x->c->user.id,
+                                    "state_before", ms_directive_state_name(d.state), "reason",
+                                    x->reason);
         } else if (d.state != MS_DIRECTIVE_AWAITING_APPROVAL) {
                 x->status = 409;
                 str_printf(x->detail, sizeof(x->detail), "directive is %s, not awaiting_approval",
                            name);
                 ms_directive_clear(&d);
                 return err_setc(err, ERR_CONFLICT, "%s", x->detail);
-        } else if (strcmp(x->action, "approve") == 0) {
-                r = ms_directive_approve(s, d.id, x->c->user.id, now, &changed, err);
-                name = "queued";
-                event = "directive.approved";
-                payload = json_pack("{s:s}", "approved_by_user_id", x->c->user.id);
         } else {
-                r = ms_directive_transition(s, d.id, MS_DIRECTIVE_AWAITING_APPROVAL,
-                                            MS_DIRECTIVE_CANCELED, now, &changed, err);
-                name = "canceled";
-                event = "directive.rejected";
-                payload = json_pack("{s:s}", "rejected_by_user_id", x->c->user.id);
+                /* §3.3.5, issue 4: the decision records who and why; reject is terminal */
+                bool approve = strcmp(x->action, "approve") == 0;
+                r = ms_directive_decide(s, d.id, approve, x->c->user.id, x->reason, now,
+                                        &changed, err);
+                name = approve ? "queued" : "canceled";
+                event = approve ? "directive.approved" : "directive.rejected";
+                payload = json_pack("{s:s, s:o}",
+                                    approve ? "approved_by_user_id" : "rejected_by_user_id",
+                                    x->c->user.id, "reason",
+                                    x->reason ? json_string(x->reason) : json_null());
         }
         if (r == 0) {
                 str_copy(x->state, sizeof(x->state), name);
@@ -795,16 +883,27 @@ static int decide(ms_http_req *req, ms_app *app, const char *action)
         caller c = { 0 };
         _cleanup_json_ json_t *body = NULL;
         int st = resolve(app, req, &c, true);
-        /* no parameters, but a malformed body is still a 400 (spec §0.3) */
+        /* a malformed body is a 400 (spec §0.3); its only parameter is "reason" */
         if (st || (st = api_body(req, &body)))
                 goto out;
+        /* optional "reason" (issue 4: an approval or rejection records why) */
+        json_t *rv = json_object_get(body, "reason");
+        if (rv && !json_is_null(rv) &&
+            (!json_is_string(rv) || json_string_length(rv) > MS_DECISION_REASON_MAX ||
+             strlen(json_string_value(rv)) != json_string_length(rv))) {
+                st = ms_http_respond_error(req, 422, "invalid_param",
+                                           "reason must be a string of at most %d bytes",
+                                           MS_DECISION_REASON_MAX);
+                goto out;
+        }
+        const char *reason = json_is_string(rv) && !api_blank(rv) ? json_string_value(rv) : NULL;
         /* §6.10 / §3.3.5: self-approval is refused before the state is looked at */
         if (strcmp(action, "approve") == 0 &&
             strcmp(c.directive.requested_by_user_id, c.user.id) == 0) {
                 st = ms_http_respond_error(req, 403, "forbidden", "cannot approve own directive");
                 goto out;
         }
-        decide_ctx x = { .app = app, .c = &c, .action = action };
+        decide_ctx x = { .app = app, .c = &c, .action = action, .reason = reason };
         err_t err = ERR_INIT;
         if (ms_store_tx(app->store, decide_tx, &x, &err) < 0) {
                 st = x.status ? ms_http_respond_error(req, 409, "state_conflict", "%s", x.detail)
@@ -814,7 +913,11 @@ static int decide(ms_http_req *req, ms_app *app, const char *action)
         json_t *resp = json_pack("{s:s, s:s}", "directive_id", c.directive.id, "state", x.state);
         if (strcmp(action, "approve") == 0) {
                 json_object_set_new(resp, "approved_by_user_id", json_string(c.user.id));
-                ms_app_notify_account(app, c.directive.account_id);
+                json_object_set_new(resp, "reason", reason ? json_string(reason) : json_null());
+                wake_up(app, c.directive.account_id, c.directive.id);
+        } else if (strcmp(action, "reject") == 0) {
+                json_object_set_new(resp, "rejected_by_user_id", json_string(c.user.id));
+                json_object_set_new(resp, "reason", reason ? json_string(reason) : json_null());
         } else if (strcmp(action, "cancel") == 0) {
                 json_object_set_new(resp, "cancel_requested", json_true());
         }

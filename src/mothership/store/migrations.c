@@ -279,8 +279,19 @@ static const char m0002_egress_stream[] =
 "ALTER TABLE conduits_log_chunks_new RENAME TO conduits_log_chunks;\n"
 "CREATE INDEX conduits_log_chunks_retention ON conduits_log_chunks(created_at, id);\n";
 
+/* Issue 4 (approval flow): who rejected a directive, why it was approved or rejected and
+ * when (spec §3.3.5 records only approved_by_user_id), and when it started running (the
+ * timing telemetry of the terminal audit event, §10.1). ADD COLUMN keeps every row. */
+static const char m0003_directive_decisions[] =
+"ALTER TABLE conduits_directives ADD COLUMN rejected_by_user_id TEXT REFERENCES users(id);\n"
+"ALTER TABLE conduits_directives ADD COLUMN decision_reason TEXT\n"
+"  CHECK (decision_reason IS NULL OR length(CAST(decision_reason AS BLOB)) <= 1000);\n"
+"ALTER TABLE conduits_directives ADD COLUMN " TS_NULL(decided_at) ";\n"
+"ALTER TABLE conduits_directives ADD COLUMN " TS_NULL(started_at) ";\n";
+
 const ms_migration ms_migrations[] = {
         { 1, "init", m0001_init },
         { 2, "egress_stream", m0002_egress_stream },
+        { 3, "directive_decisions", m0003_directive_decisions },
 };
 const size_t ms_migrations_count = sizeof(ms_migrations) / sizeof(ms_migrations[0]);

@@ -394,6 +394,11 @@ typedef struct ms_directive {
         char *nexus_version, *sandbox_version;  /* may be NULL */
         int64_t lease_expires_at, last_heartbeat_at, cancel_requested_at, finished_at;
         int64_t created_at, updated_at;
+        /* issue 4 (migration 3): the approval decision and the start time */
+        char rejected_by_user_id[MS_ID_SIZE];   /* "" = none */
+        char *decision_reason;                  /* may be NULL */
+        int64_t decided_at;                     /* approve / reject time; 0 = none */
+        int64_t started_at;                     /* leased -> running time; 0 = never */
 } ms_directive;
 void ms_directive_clear(ms_directive *d);
 
@@ -485,6 +490,18 @@ int ms_directive_force_lease_expiry(ms_store *s, const char *id, int64_t lease_e
 /* §2.1 approve: awaiting_approval -> queued, approved_by_user_id set. */
 int ms_directive_approve(ms_store *s, const char *id, const char *approver_user_id,
                          int64_t now, bool *changed, err_t *err);
+/* §3.3.5 with who and why (issue 4): approve (awaiting_approval -> queued, approved_by_user_id)
+ * or reject (awaiting_approval -> canceled, rejected_by_user_id); both set decided_at and
+ * decision_reason (NULL = none; at most MS_DECISION_REASON_MAX bytes, else ERR_INVALID).
+ * Guarded on awaiting_approval. */
+#define MS_DECISION_REASON_MAX 1000
+int ms_directive_decide(ms_store *s, const char *id, bool approve, const char *user_id,
+                        const char *reason, int64_t now, bool *changed, err_t *err);
+/* Poll-time re-validation (§7.4 step 3, issue 4 — the reference leases instead): queued ->
+ * awaiting_approval, withdrawing any approval (the caller holds an approved directive only
+ * when its effective capabilities changed after the approval). */
+int ms_directive_hold_for_approval(ms_store *s, const char *id, int64_t now, bool *changed,
+                                   err_t *err);
 /* §7.8: sets cancel_requested_at once (an existing value is kept; *changed false). */
 int ms_directive_request_cancel(ms_store *s, const char *id, int64_t now, bool *changed,
                                 err_t *err);

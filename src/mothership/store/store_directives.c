@@ -30,6 +30,7 @@ void ms_directive_clear(ms_directive *d)
         json_decref(d->artifacts_manifest);
         FREE_AND_NULL(d->nexus_version);
         FREE_AND_NULL(d->sandbox_version);
+        FREE_AND_NULL(d->decision_reason);
         memset(d, 0, sizeof(*d));
 }
 
@@ -49,7 +50,8 @@ void ms_directive_array_clear(ms_directive_array *l)
         "finished_status, stdout_truncated, stderr_truncated, diff_truncated, stdout_bytes, " \
         "stderr_bytes, result_hash, snapshot_before, snapshot_after, artifacts_manifest, " \
         "nexus_version, sandbox_version, lease_expires_at, last_heartbeat_at, " \
-        "cancel_requested_at, finished_at, created_at, updated_at"
+        "cancel_requested_at, finished_at, created_at, updated_at, rejected_by_user_id, " \
+        "decision_reason, decided_at, started_at"
 
 static int directive_read(sqlite3_stmt *st, ms_directive *d, err_t *err)
 {
@@ -90,7 +92,12 @@ static int directive_read(sqlite3_stmt *st, ms_directive *d, err_t *err)
             db_col_time(st, 35, &d->cancel_requested_at, err) < 0 ||
             db_col_time(st, 36, &d->finished_at, err) < 0 ||
             db_col_time(st, 37, &d->created_at, err) < 0 ||
-            db_col_time(st, 38, &d->updated_at, err) < 0)
+            db_col_time(st, 38, &d->updated_at, err) < 0 ||
+            db_col_fixed(st, 39, d->rejected_by_user_id, sizeof(d->rejected_by_user_id),
+                         err) < 0 ||
+            db_col_text(st, 40, &d->decision_reason, err) < 0 ||
+            db_col_time(st, 41, &d->decided_at, err) < 0 ||
+            db_col_time(st, 42, &d->started_at, err) < 0)
                 goto fail;
         d->timeout_seconds = sqlite3_column_int64(st, 11);
         d->has_exit_code = sqlite3_column_type(st, 20) != SQLITE_NULL;
@@ -426,8 +433,11 @@ int ms_directive_count_by_state(ms_store *s, int64_t counts[MS_DIRECTIVE_STATE_C
 
 /* ---------------------------------------------------------------- guarded updates ---- */
 
+/* started_at records the first leased -> running (the start event, explicit or implicit). */
 static const char sql_directive_transition[] =
-        "UPDATE conduits_directives SET state = ?3, updated_at = ?4 WHERE id = ?1 AND state = ?2";
+        "UPDATE conduits_directives SET state = ?3, updated_at = ?4, "
+        "started_at = CASE WHEN ?3 = 'running' THEN coalesce(started_at, ?4) "
+        "ELSE started_at END WHERE id = ?1 AND state = ?2";
 
 int ms_directive_transition(ms_store *s, const char *id, ms_directive_state from,
                             ms_directive_state to, int64_t now, bool *changed, err_t *err)
@@ -587,26 +597,65 @@ int ms_directive_force_lease_expiry(ms_store *s, const char *id, int64_t lease_e
 
 static const char sql_directive_approve[] =
         "UPDATE conduits_directives SET state = 'queued', approved_by_user_id = ?2, "
-        "updated_at = ?3 WHERE id = ?1 AND state = 'awaiting_approval'";
+        "decision_reason = ?3, decided_at = ?4, updated_at = ?4 "
+        "WHERE id = ?1 AND state = 'awaiting_approval'";
+static const char sql_directive_reject[] =
+        "UPDATE conduits_directives SET state = 'canceled', rejected_by_user_id = ?2, "
+        "decision_reason = ?3, decided_at = ?4, updated_at = ?4 "
+        "WHERE id = ?1 AND state = 'awaiting_approval'";
 
-int ms_directive_approve(ms_store *s, const char *id, const char *approver_user_id,
-                         int64_t now, bool *changed, err_t *err)
+int ms_directive_decide(ms_store *s, const char *id, bool approve, const char *user_id,
+                        const char *reason, int64_t now, bool *changed, err_t *err)
 {
         if (changed)
                 *changed = false;
         if (!ms_id_ok(id))
                 return ms_not_found(err, "directive", id);
-        if (!ms_id_ok(approver_user_id))
-                return ms_not_found(err, "approving user", approver_user_id);
+        if (!ms_id_ok(user_id))
+                return ms_not_found(err, approve ? "approving user" : "rejecting user", user_id);
+        if (reason && strlen(reason) > MS_DECISION_REASON_MAX)
+                return err_set(err, "decision reason is longer than %d bytes",
+                               MS_DECISION_REASON_MAX);
         ms_conn *c = ms_conn_get(s, err);
         if (!c)
                 return -1;
-        _cleanup_stmt_ sqlite3_stmt *st = db_prepare(c, sql_directive_approve, err);
+        _cleanup_stmt_ sqlite3_stmt *st =
+                db_prepare(c, approve ? sql_directive_approve : sql_directive_reject, err);
         if (!st || db_bind_text(c, st, 1, id, err) < 0 ||
-            db_bind_text(c, st, 2, approver_user_id, err) < 0 ||
-            db_bind_time(c, st, 3, ms_now(now), err) < 0)
+            db_bind_text(c, st, 2, user_id, err) < 0 ||
+            db_bind_text(c, st, 3, reason, err) < 0 ||
+            db_bind_time(c, st, 4, ms_now(now), err) < 0)
                 return -1;
-        return guarded_update(c, st, id, changed, err, "approve directive");
+        return guarded_update(c, st, id, changed, err,
+                              approve ? "approve directive" : "reject directive");
+}
+
+int ms_directive_approve(ms_store *s, const char *id, const char *approver_user_id,
+                         int64_t now, bool *changed, err_t *err)
+{
+        return ms_directive_decide(s, id, true, approver_user_id, NULL, now, changed, err);
+}
+
+static const char sql_directive_hold[] =
+        "UPDATE conduits_directives SET state = 'awaiting_approval', "
+        "approved_by_user_id = NULL, decision_reason = NULL, decided_at = NULL, updated_at = ?2 "
+        "WHERE id = ?1 AND state = 'queued'";
+
+int ms_directive_hold_for_approval(ms_store *s, const char *id, int64_t now, bool *changed,
+                                   err_t *err)
+{
+        if (changed)
+                *changed = false;
+        if (!ms_id_ok(id))
+                return ms_not_found(err, "directive", id);
+        ms_conn *c = ms_conn_get(s, err);
+        if (!c)
+                return -1;
+        _cleanup_stmt_ sqlite3_stmt *st = db_prepare(c, sql_directive_hold, err);
+        if (!st || db_bind_text(c, st, 1, id, err) < 0 ||
+            db_bind_time(c, st, 2, ms_now(now), err) < 0)
+                return -1;
+        return guarded_update(c, st, id, changed, err, "hold directive for approval");
 }
 
 static const char sql_directive_cancel[] =
