@@ -8,9 +8,13 @@
 #      repo_url. nexusd clones a facility's repo_url into the empty facility before the first
 #      directive (spec nexus §5.4; only http(s), ssh and git URLs, never file://) and collects a
 #      diff only for a facility that has a repo_url (§5.12), so this is what makes the diff real;
-#   5. enrolls a nexusd, starts it (profile `host` listed explicitly, observability on loopback);
-#   6. creates a facility and one sample directive through the user API, waits for it, prints
-#      its stdout, stderr, exit code and diff, and the URLs and the curl line to go further;
+#   5. enrolls a nexusd, starts it (profiles `untrusted` and `host`, observability on loopback);
+#   6. creates a facility and a sample `host` directive through the user API — the command
+#      validator holds it for approval and a second user approves it — waits for it, prints
+#      its stdout, stderr, exit code and diff;
+#   6b. runs a directive in the `untrusted` sandbox that tries to write the root, read the host's
+#      /etc/shadow and reach the network directly and through the egress proxy, and prints the
+#      proxy's decisions read back from the user API; then the URLs and curl lines to go further;
 #   7. stays up until Ctrl-C, then stops both with one SIGTERM each and checks their exit codes.
 #
 # Environment:
@@ -238,6 +242,8 @@ NX_BIN=$PWD/$BUILD/src/nexus/nexusd
 note "$("$MS_BIN" version); $("$NX_BIN" version)"
 
 TMP=$(mktemp -d /tmp/conduits-demo.XXXXXX)
+# the untrusted sandbox runs as an unprivileged uid that must reach the facility below work_dir
+chmod 0711 "$TMP"
 
 # ------------------------------------------------------------------ 2. mothership
 
@@ -291,8 +297,9 @@ name: "demo-territory"
 labels:
   purpose: demo
 work_dir: "$TMP/work"
-# the host profile runs commands unisolated: it must be listed explicitly (DESIGN D12)
-supported_sandbox_profiles: [host]
+# untrusted (the default: bwrap + seccomp + Landlock + egress proxy) and host, which runs
+# commands unisolated and must therefore be listed explicitly (DESIGN D12)
+supported_sandbox_profiles: [untrusted, host]
 poll:
   wait_seconds: 20          # long-poll: a new directive is picked up at once
 heartbeat:
@@ -355,33 +362,55 @@ api POST "/mothership/api/v1/facilities/$FID/directives" "$TMP/directive.json" \
 DID=$(json "$TMP/directive.json" directive_id)
 DPATH=/mothership/api/v1/facilities/$FID/directives/$DID
 note "directive $DID"
+if [ "$(json "$TMP/directive.json" state)" = awaiting_approval ]; then
+        # spec mothership §6.8: on the host profile, redirections and $(...) need approval, and
+        # nobody approves their own directive (§6.10): a second user of the account does.
+        note "held for approval: $(json "$TMP/directive.json" approval_reasons)"
+        "$MS_BIN" admin --data-dir "$TMP/ms" user create \
+                --account "$(json "$TMP/bootstrap.json" account_id)" --name reviewer \
+                >"$TMP/reviewer.json" || die "could not create a reviewer"
+        "$MS_BIN" admin --data-dir "$TMP/ms" token create \
+                --user "$(json "$TMP/reviewer.json" user_id)" >"$TMP/reviewer-token.json" ||
+                die "could not create the reviewer's token"
+        printf '{"reason":"demo: the sample command only touches the workspace"}' \
+                >"$TMP/approve.req"
+        OWN_TOKEN=$API_TOKEN
+        API_TOKEN=$(json "$TMP/reviewer-token.json" api_token)
+        api POST "$DPATH/approve" "$TMP/approve.json" "$TMP/approve.req" ||
+                die "the reviewer could not approve the directive"
+        API_TOKEN=$OWN_TOKEN
+        say "Approved by a second user (reviewer $(json "$TMP/reviewer.json" user_id))"
+fi
 
-printf '    waiting for it to finish: queued'
-state=queued
-deadline=$((SECONDS + 90))
-dot=$SECONDS
-while :; do
-        api GET "$DPATH" "$TMP/show.json" || die "could not read the directive"
-        now=$(json "$TMP/show.json" state)
-        if [ "$now" != "$state" ]; then
-                printf ' → %s' "$now"
-                state=$now
-        fi
-        case $state in
-        succeeded | failed | canceled | timed_out) break ;;
-        esac
-        check_alive "the directive"
-        if [ "$SECONDS" -ge "$deadline" ]; then
-                echo
-                die "the directive did not finish within 90 s (state $state)"
-        fi
-        if [ "$SECONDS" -gt "$dot" ]; then
-                printf '.'
-                dot=$SECONDS
-        fi
-        sleep 0.2
-done
-echo
+# Waits for the directive at $1 to end; leaves its JSON in $TMP/show.json and its state in $state.
+wait_done() {
+        printf '    waiting for it to finish: queued'
+        state=queued
+        local deadline=$((SECONDS + 90)) dot=$SECONDS now
+        while :; do
+                api GET "$1" "$TMP/show.json" || die "could not read the directive"
+                now=$(json "$TMP/show.json" state)
+                if [ "$now" != "$state" ]; then
+                        printf ' → %s' "$now"
+                        state=$now
+                fi
+                case $state in
+                succeeded | failed | canceled | timed_out) break ;;
+                esac
+                check_alive "the directive"
+                if [ "$SECONDS" -ge "$deadline" ]; then
+                        echo
+                        die "the directive did not finish within 90 s (state $state)"
+                fi
+                if [ "$SECONDS" -gt "$dot" ]; then
+                        printf '.'
+                        dot=$SECONDS
+                fi
+                sleep 0.2
+        done
+        echo
+}
+wait_done "$DPATH"
 EXIT_CODE=$(json "$TMP/show.json" exit_code)
 
 api GET "$DPATH/log?stream=stdout" "$TMP/stdout.txt" || die "could not read stdout"
@@ -411,6 +440,54 @@ else
         warn "the sample directive did not succeed with a diff (state $state, exit code $EXIT_CODE)"
 fi
 
+# ------------------------------------------------------------------ 6b. the untrusted sandbox
+
+# The default profile: bubblewrap namespaces + seccomp + Landlock + cgroup limits, no network
+# except nexusd's allowlisting egress proxy. The command tries to leave and is stopped; the
+# proxy's decisions are read back through the user API.
+# shellcheck disable=SC2016
+SANDBOX_COMMAND='echo "inside: $(id -un) uid=$(id -u), cwd $(pwd)"
+touch /etc/escape 2>/dev/null && echo "root is WRITABLE" || echo "root is read-only"
+cat /etc/shadow >/dev/null 2>&1 && echo "host /etc/shadow READABLE" || echo "no host /etc/shadow"
+curl -sS -m 5 -o /dev/null https://example.com/ 2>&1 | sed "s/^/curl: /" || true
+python3 -c "import socket; socket.create_connection((\"1.1.1.1\", 443), 2)" 2>/dev/null && echo "direct TCP WORKS" || echo "direct TCP refused"
+echo "sandbox was here" > SANDBOX.txt'
+say "Queuing a directive with profile untrusted (net allowlist: only api.github.com:443)"
+printf '%s\n' "$SANDBOX_COMMAND" | sed 's/^/    | /'
+python3 - "$SANDBOX_COMMAND" >"$TMP/directive2.req" <<'EOF'
+import json, sys
+print(json.dumps({"command": sys.argv[1], "sandbox_profile": "untrusted", "timeout_seconds": 60,
+                  "requested_capabilities": {"net": {"mode": "allowlist",
+                                                     "allow": ["api.github.com:443"]}}}))
+EOF
+api POST "/mothership/api/v1/facilities/$FID/directives" "$TMP/directive2.json" \
+        "$TMP/directive2.req" || die "could not create the untrusted directive"
+DID2=$(json "$TMP/directive2.json" directive_id)
+DPATH2=/mothership/api/v1/facilities/$FID/directives/$DID2
+note "directive $DID2 ($(json "$TMP/directive2.json" state))"
+wait_done "$DPATH2"
+EXIT_CODE2=$(json "$TMP/show.json" exit_code)
+api GET "$DPATH2/log?stream=stdout" "$TMP/stdout2.txt" || die "could not read stdout"
+api GET "$DPATH2/egress_events" "$TMP/egress.json" || die "could not read the egress events"
+say "Result: $state, exit code $EXIT_CODE2"
+section stdout
+cat "$TMP/stdout2.txt"
+section "egress decisions (GET …/egress_events)"
+python3 - "$TMP/egress.json" <<'EOF'
+import json, sys
+for e in json.load(open(sys.argv[1]))["egress_events"]:
+    if "decision" in e:
+        print(f"{e['decision']:5} {e.get('method', ''):7} {e['dest_host']}:{e['dest_port']}"
+              f"  {e['reason_code']}")
+EOF
+section end
+if [ "$state" != succeeded ] || ! grep -q "root is read-only" "$TMP/stdout2.txt" ||
+        ! grep -q "direct TCP refused" "$TMP/stdout2.txt" ||
+        ! grep -q '"NOT_IN_ALLOWLIST"' "$TMP/egress.json"; then
+        warn "the untrusted directive did not show the sandbox at work (state $state)"
+        RESULT=1
+fi
+
 # ------------------------------------------------------------------ 7. where to look
 
 status_of() { curl -s -o /dev/null -w '%{http_code}' "$1" || true; }
@@ -428,7 +505,7 @@ echo
 note "Run another directive in the same facility:"
 echo "    curl -sS -X POST '$MS_URL/mothership/api/v1/facilities/$FID/directives' \\"
 echo "      -H 'Authorization: Bearer $API_TOKEN' -H 'Content-Type: application/json' \\"
-echo "      -d '{\"command\":\"git status --short; git log --oneline\",\"sandbox_profile\":\"host\"}'"
+echo "      -d '{\"command\":\"git log --oneline -5\",\"sandbox_profile\":\"host\"}'"
 note "then read it (DID = the directive_id it printed):"
 echo "    curl -sS -H 'Authorization: Bearer $API_TOKEN' '$MS_URL/mothership/api/v1/facilities/$FID/directives/DID'"
 echo "    curl -sS -H 'Authorization: Bearer $API_TOKEN' '$MS_URL/mothership/api/v1/facilities/$FID/directives/DID/log?stream=stdout'"

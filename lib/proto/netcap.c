@@ -246,6 +246,11 @@ int net_policy_from_json(const json_t *cap, net_policy *out, err_t *err)
                 return 0;   /* §7.6: capability absent/null → NET_MODE_NONE */
         if (!json_is_object(cap))
                 return err_set(err, P ": must be an object, got %s", json_type_name(cap));
+        /* {} is what the control plane sends when neither policy nor request set a network
+         * (mothership §6.6: "net = {}"): blank means absent, so NET_MODE_NONE — not the
+         * INTERNAL_ERROR of an object whose mode is missing or unknown. */
+        if (json_object_size(cap) == 0)
+                return 0;
         const json_t *mode = json_object_get(cap, "mode");
         net_mode m = NET_MODE_UNKNOWN;
         if (mode && !json_is_null(mode)) {

@@ -52,7 +52,7 @@ typedef struct net_policy {
 
 #define NET_POLICY_INIT { NET_MODE_NONE, { NULL, 0 } }
 
-/* Builds the policy (§7.6). cap NULL or JSON null → NET_MODE_NONE. Fails (the proxy, and so the
+/* Builds the policy (§7.6). cap NULL, JSON null or {} → NET_MODE_NONE. Fails (the proxy, and so the
  * directive, must not start — vector 16) when cap is not an object, "mode" is not a string, or
  * in allowlist mode "allow" is not an array or holds an invalid entry; a missing or null "allow"
  * is an empty list. On failure *out is NET_MODE_NONE and empty. */

@@ -14,6 +14,10 @@ enum flag_id {
         F_OUT_DIR,
         F_WITH_CSR,
         F_HELP,
+        F_KIND,
+        F_DIR,
+        F_SUITE,
+        F_MIRROR,
 };
 
 struct flag_def {
@@ -36,6 +40,10 @@ static const struct flag_def flags[] = {
         { "enroll-with-csr", F_WITH_CSR, true },
         { "h", F_HELP, true },
         { "help", F_HELP, true },
+        { "kind", F_KIND, false },
+        { "dir", F_DIR, false },
+        { "suite", F_SUITE, false },
+        { "mirror", F_MIRROR, false },
 };
 
 static const char usage_text[] =
@@ -43,7 +51,12 @@ static const char usage_text[] =
         "       nexusd enroll [-c FILE] --token TOKEN [--name NAME]\n"
         "       nexusd doctor [-c FILE]\n"
         "       nexusd version\n"
-        "       nexusd rootfs prepare [-c FILE]\n"
+        "       nexusd rootfs prepare [-c FILE] [--kind debian|busybox] [--dir DIR]\n"
+        "                             [--suite SUITE] [--mirror URL]\n"
+        "       nexusd rootfs verify [-c FILE] [--dir DIR]\n"
+        "       nexusd sandbox exec [-c FILE] [--workspace DIR] [--net JSON] [--limits JSON]\n"
+        "                           [--cwd P] [--rootfs DIR] [--audit FILE] [--timeout S]\n"
+        "                           -- COMMAND...   (one command under the untrusted stack)\n"
         "\n"
         "Reference-compatible flags (one or two dashes; -flag VALUE or -flag=VALUE):\n"
         "  -config FILE          configuration file (default " NX_CLI_DEFAULT_CONFIG "); alias -c\n"
@@ -77,6 +90,8 @@ const char *nx_cli_mode_name(nx_cli_mode m)
                 return "version";
         case NX_MODE_ROOTFS_PREPARE:
                 return "rootfs prepare";
+        case NX_MODE_ROOTFS_VERIFY:
+                return "rootfs verify";
         default:
                 return "?";
         }
@@ -138,11 +153,14 @@ static int command_of(const char *const *pos, int npos, nx_cli_mode *mode, char 
         } else if (strcmp(c, "rootfs") == 0) {
                 if (npos < 2)
                         return usage_error(msg, msgsz, "rootfs needs a subcommand: "
-                                           "rootfs prepare");
-                if (strcmp(pos[1], "prepare") != 0)
+                                           "rootfs prepare or rootfs verify");
+                if (strcmp(pos[1], "prepare") == 0)
+                        *mode = NX_MODE_ROOTFS_PREPARE;
+                else if (strcmp(pos[1], "verify") == 0)
+                        *mode = NX_MODE_ROOTFS_VERIFY;
+                else
                         return usage_error(msg, msgsz, "unknown rootfs subcommand \"%.64s\" "
-                                           "(expected: prepare)", pos[1]);
-                *mode = NX_MODE_ROOTFS_PREPARE;
+                                           "(expected: prepare or verify)", pos[1]);
                 want = 2;
         } else {
                 return usage_error(msg, msgsz, "unknown command \"%.64s\" (expected run, "
@@ -151,6 +169,23 @@ static int command_of(const char *const *pos, int npos, nx_cli_mode *mode, char 
         if (npos > want)
                 return usage_error(msg, msgsz, "unexpected argument \"%.64s\" after %s",
                                    pos[want], nx_cli_mode_name(*mode));
+        return NX_CLI_OK;
+}
+
+/* --kind/--suite/--mirror belong to `rootfs prepare`, --dir to both rootfs commands. */
+static int rootfs_flags_check(const nx_cli *out, nx_cli_mode mode, char *msg, size_t msgsz)
+{
+        bool prepare = mode == NX_MODE_ROOTFS_PREPARE;
+        bool rootfs = prepare || mode == NX_MODE_ROOTFS_VERIFY;
+        if (*out->rootfs_dir && !rootfs)
+                return usage_error(msg, msgsz, "--dir is only valid with rootfs prepare/verify");
+        if ((*out->rootfs_kind || *out->rootfs_suite || *out->rootfs_mirror) && !prepare)
+                return usage_error(msg, msgsz, "--kind, --suite and --mirror are only valid "
+                                   "with rootfs prepare");
+        if (*out->rootfs_kind && strcmp(out->rootfs_kind, "debian") != 0 &&
+            strcmp(out->rootfs_kind, "busybox") != 0)
+                return usage_error(msg, msgsz, "--kind \"%.32s\": expected debian or busybox",
+                                   out->rootfs_kind);
         return NX_CLI_OK;
 }
 
@@ -169,6 +204,10 @@ int nx_cli_parse(int argc, char **argv, nx_cli *out, char *msg, size_t msgsz)
         out->name = "";
         out->out_dir = "";
         out->with_csr = true;
+        out->rootfs_kind = "";
+        out->rootfs_dir = "";
+        out->rootfs_suite = "";
+        out->rootfs_mirror = "";
 
         for (int i = 1; i < argc; i++) {
                 const char *a = argv[i];
@@ -240,6 +279,18 @@ int nx_cli_parse(int argc, char **argv, nx_cli *out, char *msg, size_t msgsz)
                 case F_OUT_DIR:
                         out->out_dir = value;
                         break;
+                case F_KIND:
+                        out->rootfs_kind = value;
+                        break;
+                case F_DIR:
+                        out->rootfs_dir = value;
+                        break;
+                case F_SUITE:
+                        out->rootfs_suite = value;
+                        break;
+                case F_MIRROR:
+                        out->rootfs_mirror = value;
+                        break;
                 case F_VERSION:
                 case F_DOCTOR:
                 case F_WITH_CSR:
@@ -259,7 +310,7 @@ int nx_cli_parse(int argc, char **argv, nx_cli *out, char *msg, size_t msgsz)
                         out->mode = NX_MODE_ENROLL;
                 else
                         out->mode = NX_MODE_RUN;
-                return NX_CLI_OK;
+                return rootfs_flags_check(out, out->mode, msg, msgsz);
         }
 
         int r = command_of(pos, npos, &mode, msg, msgsz);
@@ -275,6 +326,8 @@ int nx_cli_parse(int argc, char **argv, nx_cli *out, char *msg, size_t msgsz)
                 return usage_error(msg, msgsz, "--token is only valid with the enroll command");
         if (mode == NX_MODE_ENROLL && !*out->token)
                 return usage_error(msg, msgsz, "enroll requires --token TOKEN");
+        if (r = rootfs_flags_check(out, mode, msg, msgsz), r != NX_CLI_OK)
+                return r;
         out->mode = mode;
         return NX_CLI_OK;
 }

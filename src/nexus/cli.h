@@ -5,7 +5,9 @@
  *                 nexusd enroll -c FILE --token TOKEN [--name NAME]
  *                 nexusd doctor -c FILE
  *                 nexusd version
- *                 nexusd rootfs prepare -c FILE
+ *                 nexusd rootfs prepare [-c FILE] [--kind debian|busybox] [--dir DIR]
+ *                                       [--suite SUITE] [--mirror URL]
+ *                 nexusd rootfs verify [-c FILE] [--dir DIR]
  *   reference flags (spec §1.2; a flag takes one or two dashes, "-f x" == "--f x" == "-f=x"):
  *                 -config FILE, -version, -doctor, -enroll-token T, -enroll-name N,
  *                 -enroll-out-dir DIR, -enroll-with-csr[=BOOL], -h/-help
@@ -39,6 +41,7 @@ typedef enum nx_cli_mode {
         NX_MODE_DOCTOR,
         NX_MODE_VERSION,
         NX_MODE_ROOTFS_PREPARE,
+        NX_MODE_ROOTFS_VERIFY,
 } nx_cli_mode;
 
 /* Strings point into argv (or are static); nothing to free. */
@@ -51,6 +54,11 @@ typedef struct nx_cli {
         const char *out_dir;         /* -enroll-out-dir, "" unless given (accepted, unused) */
         bool with_csr;               /* -enroll-with-csr value (default true) */
         const char *warning;         /* static text to log, or NULL */
+        /* rootfs prepare/verify (issue #6): "" unless given; refused with other commands */
+        const char *rootfs_kind;     /* --kind debian|busybox */
+        const char *rootfs_dir;      /* --dir DIR */
+        const char *rootfs_suite;    /* --suite SUITE */
+        const char *rootfs_mirror;   /* --mirror URL */
 } nx_cli;
 
 /* Parses argv[1..argc). Pure: prints nothing, reads no environment. Returns NX_CLI_OK with
@@ -60,5 +68,5 @@ int nx_cli_parse(int argc, char **argv, nx_cli *out, char *msg, size_t msgsz);
 /* The usage text (several lines, ends with a newline). */
 const char *nx_cli_usage(void);
 
-/* "run", "enroll", "doctor", "version", "rootfs prepare". */
+/* "run", "enroll", "doctor", "version", "rootfs prepare", "rootfs verify". */
 const char *nx_cli_mode_name(nx_cli_mode m);

@@ -95,6 +95,10 @@ static const cyaml_schema_field_t bwrap_fields[] = {
         STR_FIELD("socat_path", nx_config_bwrap, socat_path),
         STR_FIELD("rootfs_path", nx_config_bwrap, rootfs_path),
         STR_FIELD("proxy_socket_dir", nx_config_bwrap, proxy_socket_dir),
+        STR_FIELD("sandbox_helper_path", nx_config_bwrap, sandbox_helper_path),
+        CYAML_FIELD_INT("sandbox_uid", CYAML_FLAG_OPTIONAL, nx_config_bwrap, sandbox_uid),
+        CYAML_FIELD_INT("pids_limit", CYAML_FLAG_OPTIONAL, nx_config_bwrap, pids_limit),
+        CYAML_FIELD_INT("memory_mb", CYAML_FLAG_OPTIONAL, nx_config_bwrap, memory_mb),
         CYAML_FIELD_END
 };
 
@@ -215,6 +219,10 @@ static const char defaults_yaml[] =
         "  socat_path: \"socat\"\n"
         "  rootfs_path: \"\"\n"
         "  proxy_socket_dir: \"\"\n"
+        "  sandbox_helper_path: \"\"\n"
+        "  sandbox_uid: 65100\n"
+        "  pids_limit: 512\n"
+        "  memory_mb: 4096\n"
         "container:\n"
         "  runtime: \"podman\"\n"
         "  image: \"ubuntu:24.04\"\n"
@@ -817,6 +825,16 @@ static int validate_our_rules(nx_config *c, const struct vctx *v)
                             sub.msg);
         if (!*c->work_dir)
                 return fail(v, "work_dir", "work_dir is required");
+        /* the untrusted sandbox never runs as host root (issue #6, bwrap.h "Identity") */
+        if (c->bwrap.sandbox_uid < 1 || c->bwrap.sandbox_uid > 2147483647)
+                return fail(v, "bwrap.sandbox_uid", "bwrap.sandbox_uid must be between 1 and "
+                            "2147483647 (never 0)");
+        if (c->bwrap.pids_limit < 1 || c->bwrap.pids_limit > 4194304)
+                return fail(v, "bwrap.pids_limit", "bwrap.pids_limit must be between 1 and "
+                            "4194304");
+        if (c->bwrap.memory_mb < 1 || c->bwrap.memory_mb > 1048576)
+                return fail(v, "bwrap.memory_mb", "bwrap.memory_mb must be between 1 and "
+                            "1048576");
         /* TLS material is checked now, not at the first request (spec nexus §12 #29) */
         const struct { const char *key, *path; } tls[] = {
                 { "tls.ca_file", c->tls.ca_file },

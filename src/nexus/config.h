@@ -107,6 +107,14 @@ typedef struct nx_config_bwrap {
         char *socat_path;
         char *rootfs_path;
         char *proxy_socket_dir;
+        /* issue #6 additions (docs/architecture.md "Untrusted profile run sequence") */
+        char *sandbox_helper_path;        /* nexus-sandbox; "" = next to nexusd, libexecdir */
+        int64_t sandbox_uid;              /* host uid (and gid) of the sandbox when nexusd is
+                                           * root; 1..2147483647, default 65100 */
+        int64_t pids_limit;               /* default pids.max per directive, 1..4194304 (512) */
+        int64_t memory_mb;                /* memory limit of an untrusted directive that sets
+                                           * none, 1..1048576 MiB (4096); its tmpfs pages are
+                                           * charged to it too */
 } nx_config_bwrap;
 
 typedef struct nx_config_container {

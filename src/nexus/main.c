@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent/daemon.h"
@@ -20,6 +21,11 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "sandbox/cgroup.h"
+#include "sandbox/bwrap.h"
+#include "sandbox/landlock.h"
+#include "sandbox/rootfs.h"
+#include "sandbox/seccomp.h"
+#include "sandbox_exec.h"
 
 static nx_http_cfg http_cfg(const nx_config *c, const char *territory_id)
 {
@@ -97,6 +103,71 @@ static int cmd_enroll(const nx_cli *cli, nx_config *cfg)
         return 0;
 }
 
+/* ---------------------------------------------------------------- rootfs (issue #6) -- */
+
+/* `nexusd rootfs prepare|verify`: --dir wins; else bwrap.rootfs_path of the config. The config
+ * is read only when --dir is absent or -c was given, so a rootfs can be prepared before any
+ * config exists. */
+static int cmd_rootfs(const nx_cli *cli)
+{
+        err_t err = ERR_INIT;
+        nx_config cfg = { 0 };
+        bool have_cfg = false;
+        if (!*cli->rootfs_dir || cli->config_given) {
+                if (nx_config_load(cli->config_path, &cfg, &err) < 0) {
+                        fprintf(stderr, "nexusd: %s\n", err.msg);
+                        return 1;
+                }
+                have_cfg = true;
+        }
+        const char *dir = *cli->rootfs_dir ? cli->rootfs_dir
+                          : have_cfg ? cfg.bwrap.rootfs_path : "";
+        int rc = 0;
+        if (!*dir) {
+                fprintf(stderr, "nexusd: rootfs: no directory: pass --dir DIR or set "
+                                "bwrap.rootfs_path in %s\n", cli->config_path);
+                rc = 2;
+        } else if (cli->mode == NX_MODE_ROOTFS_VERIFY) {
+                struct timespec t0, t1;
+                clock_gettime(CLOCK_MONOTONIC, &t0);
+                if (nx_rootfs_verify(dir, NULL, NX_ROOTFS_FULL, &err) < 0) {
+                        fprintf(stderr, "nexusd: rootfs verify failed: %s\n", err.msg);
+                        rc = 1;
+                } else {
+                        clock_gettime(CLOCK_MONOTONIC, &t1);
+                        printf("rootfs ok: %s (full verify, %.2fs)\n", dir,
+                               (double)(t1.tv_sec - t0.tv_sec) +
+                               (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+                }
+        } else {
+                nx_rootfs_opts o = { .kind = NX_ROOTFS_DEBIAN, .dir = dir,
+                                     .suite = cli->rootfs_suite, .mirror = cli->rootfs_mirror };
+                if (*cli->rootfs_kind && nx_rootfs_kind_parse(cli->rootfs_kind, &o.kind, &err) < 0) {
+                        fprintf(stderr, "nexusd: %s\n", err.msg);
+                        rc = 2;
+                } else if (nx_rootfs_prepare(&o, &err) < 0) {
+                        fprintf(stderr, "nexusd: %s\n", err.msg);
+                        rc = 1;
+                }
+        }
+        nx_config_free(&cfg);
+        return rc;
+}
+
+/* Daemon start (fail closed): a configured rootfs must have a manifest and verify FULL. */
+static int check_rootfs_at_start(const nx_config *cfg, err_t *err)
+{
+        char dir[NX_ROOTFS_PATH_MAX];
+        if (nx_rootfs_from_config(cfg, dir, sizeof(dir), err) < 0)
+                return -1;
+        if (!*dir)
+                return 0;
+        if (nx_rootfs_verify(dir, NULL, NX_ROOTFS_FULL, err) < 0)
+                return err_wrap(err, "bwrap.rootfs_path refused");
+        log_info("rootfs verified", LOG_STR("path", dir));
+        return 0;
+}
+
 /* ---------------------------------------------------------------- doctor (§10) ------ */
 
 typedef enum { CK_OK, CK_SKIP, CK_WARN, CK_FAIL } ck_state;
@@ -117,6 +188,105 @@ static void check(ck_state st, const char *name, const char *fmt, ...)
         printf("  %s %-25s %s\n", icon[st], name, detail);
         if (st == CK_FAIL)
                 doctor_fails++;
+}
+
+/* Issue #6 item 5: what the untrusted profile needs. A missing piece is ✗ when the config
+ * enables `untrusted` (the daemon would refuse it), ⚠ otherwise. */
+static void doctor_untrusted(const nx_config *cfg, const nx_cgroup_caps *caps)
+{
+        bool need = cfg && nx_config_profile_enabled(cfg, "untrusted");
+        ck_state missing = need ? CK_FAIL : CK_WARN;
+        err_t err = ERR_INIT;
+        char bwrap[NX_ROOTFS_PATH_MAX], helper[NX_ROOTFS_PATH_MAX];
+        bool have_bwrap = nx_bwrap_find(cfg ? cfg->bwrap.bwrap_path : "", bwrap, sizeof(bwrap),
+                                        &err) == 0;
+        if (have_bwrap)
+                check(CK_OK, "bwrap", "%s", bwrap);
+        else
+                check(missing, "bwrap", "%s (apt install bubblewrap)", err.msg);
+        err_clear(&err);
+        bool have_helper = nx_bwrap_find_helper(cfg ? cfg->bwrap.sandbox_helper_path : "",
+                                                helper, sizeof(helper), &err) == 0;
+        if (have_helper)
+                check(CK_OK, "nexus-sandbox", "%s", helper);
+        else
+                check(missing, "nexus-sandbox", "%s", err.msg);
+        err_clear(&err);
+        if (nx_seccomp_probe(&err) == 0)
+                check(CK_OK, "seccomp", "filter builds and loads (new user namespace denied)");
+        else
+                check(missing, "seccomp", "%s", err.msg);
+        int abi = nx_landlock_abi();
+        if (abi > 0)
+                check(CK_OK, "landlock", "ABI %d%s", abi,
+                      abi >= 4 ? " (filesystem + TCP connect rules)" : " (filesystem rules only)");
+        else
+                check(CK_WARN, "landlock", "unavailable: the sandbox runs without Landlock "
+                      "(bwrap, seccomp and cgroups still apply)");
+        /* pids is always applied to untrusted (fork bombs); memory/cpu only when a directive
+         * asks, and such a directive is then refused (fail closed). */
+        check(caps->pids ? CK_OK : missing, "cgroup pids limit",
+              caps->pids ? "enforceable" : "no pids controller: untrusted directives refused");
+        /* Joining the directive's cgroup before exec takes cgroup_threadgroup_rwsem for
+         * writing, which waits for an RCU grace period unless the cgroup2 mount has
+         * favordynmods (docs/operations.md "Rootfs and doctor (issue 6)"). A host setting:
+         * nexusd never remounts anything itself. */
+        nx_cgroup_mounts mnts;
+        err_t merr = ERR_INIT;
+        if (nx_cgroup_detect(NULL, &mnts, &merr) == 0 && mnts.v2[0]) {
+                if (mnts.v2_favordynmods)
+                        check(CK_OK, "cgroup2 favordynmods", "%s: on (cheap joins)", mnts.v2);
+                else
+                        check(CK_WARN, "cgroup2 favordynmods", "off on %s: every directive "
+                              "start waits an RCU grace period (~5-10 ms measured); fix: "
+                              "mount -o remount,favordynmods %s", mnts.v2, mnts.v2);
+        }
+        bool mc = caps->memory && caps->cpu;
+        check(mc ? CK_OK : CK_WARN, "cgroup memory/cpu", "memory=%s%s cpu=%s%s",
+              caps->memory ? "yes" : "no", caps->memory_swap ? "(+swap)" : "",
+              caps->cpu ? "yes" : "no", mc ? "" : " (directives asking for it are refused)");
+
+        char rootfs[NX_ROOTFS_PATH_MAX] = "";
+        if (!cfg) {
+                check(CK_SKIP, "rootfs", "no config loaded");
+        } else if (nx_rootfs_from_config(cfg, rootfs, sizeof(rootfs), &err) < 0) {
+                check(missing, "rootfs", "%s", err.msg);
+                rootfs[0] = '\0';
+        } else if (!*rootfs) {
+                check(CK_SKIP, "rootfs", "host directories with a generated /etc "
+                      "(bwrap.rootfs_path not set)");
+        } else {
+                struct timespec t0, t1;
+                clock_gettime(CLOCK_MONOTONIC, &t0);
+                if (nx_rootfs_verify(rootfs, NULL, NX_ROOTFS_FULL, &err) == 0) {
+                        clock_gettime(CLOCK_MONOTONIC, &t1);
+                        check(CK_OK, "rootfs", "%s verified (full, %.1fs)", rootfs,
+                              (double)(t1.tv_sec - t0.tv_sec) +
+                              (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+                } else {
+                        check(missing, "rootfs", "%s", err.msg);
+                        rootfs[0] = '\0';   /* probe below in host-directory mode */
+                }
+        }
+        err_clear(&err);
+        if (!have_bwrap || !have_helper) {
+                check(CK_SKIP, "bwrap_functional", "bwrap or nexus-sandbox missing");
+                return;
+        }
+        /* §6.2 Health with our stack (--unshare-all --disable-userns, seccomp, nexus-sandbox);
+         * as the configured sandbox uid when we are root, as the daemon would run it. */
+        bool drop = geteuid() == 0;
+        uid_t uid = cfg ? (uid_t)cfg->bwrap.sandbox_uid : 65100;
+        _cleanup_json_ json_t *h = nx_bwrap_health(bwrap, helper, rootfs, drop, uid, uid);
+        json_t *details = h ? json_object_get(h, "details") : NULL;
+        if (h && json_is_true(json_object_get(h, "healthy")))
+                check(CK_OK, "bwrap_functional", "sandbox invocation succeeded%s",
+                      *rootfs ? " (rootfs mode)" : "");
+        else {
+                const char *e = details ? json_string_value(json_object_get(details, "error"))
+                                        : "out of memory";
+                check(missing, "bwrap_functional", "%.200s", e ? e : "?");
+        }
 }
 
 static int cmd_doctor(const nx_cli *cli)
@@ -159,12 +329,16 @@ static int cmd_doctor(const nx_cli *cli)
                               err_is_set(&e2) ? e2.msg : res.error);
                 nx_http_result_clear(&res);
                 bool host = nx_config_profile_enabled(&cfg, "host");
-                check(host ? CK_OK : CK_FAIL, "profiles",
-                      host ? "host (unisolated: enabled by supported_sandbox_profiles)"
-                           : "no configured profile has a driver in this build (host only; "
-                             "untrusted arrives with the bwrap driver)");
+                bool untrusted = nx_config_profile_enabled(&cfg, "untrusted");
+                bool other = nx_config_profile_enabled(&cfg, "trusted") ||
+                             nx_config_profile_enabled(&cfg, "darwin-automation");
+                check(other ? CK_FAIL : CK_OK, "profiles", "%s%s%s%s",
+                      untrusted ? "untrusted (bwrap)" : "", untrusted && host ? ", " : "",
+                      host ? "host (unisolated: enabled by supported_sandbox_profiles)" : "",
+                      other ? "; trusted/darwin-automation have no driver in this build" : "");
         }
         nx_cgroup_caps caps;
+        memset(&caps, 0, sizeof(caps));
         err_t e3 = ERR_INIT;
         if (nx_cgroup_capabilities(NULL, &caps, &e3) == 0)
                 check(caps.tree_kill ? CK_OK : CK_WARN, "cgroups", "%s", caps.summary);
@@ -177,6 +351,7 @@ static int cmd_doctor(const nx_cli *cli)
               have_bwrap ? "present: clone and diff run jailed" : "missing: no clone or diff");
         check(access("/usr/bin/git", X_OK) == 0 ? CK_OK : CK_WARN, "git",
               access("/usr/bin/git", X_OK) == 0 ? "/usr/bin/git" : "missing: no clone or diff");
+        doctor_untrusted(have_cfg ? &cfg : NULL, &caps);
         for (int i = 0; i < 50; i++)
                 fputs("\u2500", stdout);
         printf("\n  %s\n", doctor_fails ? "Some checks failed. See details above."
@@ -187,6 +362,14 @@ static int cmd_doctor(const nx_cli *cli)
 
 int main(int argc, char **argv)
 {
+        /* libuv's pool (4 threads by default) runs every proxy's DNS lookups next to git and
+         * file work: one sandbox resolving slow names must not stall the others for long
+         * (docs/security.md, egress proxy). Read once, at the pool's first use. */
+        if (!getenv("UV_THREADPOOL_SIZE"))
+                (void)setenv("UV_THREADPOOL_SIZE", "32", 0);
+        /* `nexusd sandbox exec ... -- COMMAND...` takes a free-form argv (sandbox_exec.h) */
+        if (argc >= 2 && strcmp(argv[1], "sandbox") == 0)
+                return nx_sandbox_exec_main(argc - 1, argv + 1);
         nx_cli cli;
         char msg[256] = "";
         int rc = nx_cli_parse(argc, argv, &cli, msg, sizeof(msg));
@@ -210,6 +393,11 @@ int main(int argc, char **argv)
                 fprintf(stderr, "nexusd: %s\n", err.msg);
                 return 1;
         }
+        if (cli.mode == NX_MODE_ROOTFS_PREPARE || cli.mode == NX_MODE_ROOTFS_VERIFY) {
+                rc = cmd_rootfs(&cli);
+                nx_http_global_cleanup();
+                return rc;
+        }
         if (cli.mode == NX_MODE_DOCTOR) {
                 rc = cmd_doctor(&cli);
                 nx_http_global_cleanup();
@@ -224,12 +412,15 @@ int main(int argc, char **argv)
         }
         if (cli.mode == NX_MODE_ENROLL) {
                 rc = cmd_enroll(&cli, &cfg);
-        } else if (cli.mode == NX_MODE_ROOTFS_PREPARE) {
-                fprintf(stderr, "nexusd: rootfs prepare arrives with the untrusted (bwrap) "
-                                "profile; this build runs the host profile only\n");
-                rc = 2;
         } else {
                 nx_daemon d;
+                if (check_rootfs_at_start(&cfg, &err) < 0) {
+                        fprintf(stderr, "nexusd: %s\n", err.msg);
+                        log_error("init nexusd failed", LOG_ERR(&err));
+                        nx_config_free(&cfg);
+                        nx_http_global_cleanup();
+                        return 1;
+                }
                 if (nx_daemon_init(&d, &cfg, &err) < 0) {
                         fprintf(stderr, "nexusd: %s\n", err.msg);
                         log_error("init nexusd failed", LOG_ERR(&err));

@@ -101,6 +101,24 @@ static void test_policy_null_capability_is_mode_none(void **state)
         json_decref(null);
 }
 
+/* mothership §6.6 sends net {} when nothing set a network: blank = absent = none, while an
+ * object with keys but no mode stays INTERNAL_ERROR (§7.6). */
+static void test_policy_empty_object_is_mode_none_but_missing_mode_is_not(void **state)
+{
+        (void)state;
+        net_policy p = NET_POLICY_INIT;
+        err_t err = ERR_INIT;
+        json_t *empty = json_object();
+        assert_int_equal(net_policy_from_json(empty, &p, &err), 0);
+        assert_int_equal(net_policy_check(&p, "example.com", 443), NET_REASON_NET_MODE_NONE);
+        json_decref(empty);
+        json_t *nomode = json_pack("{s:[s]}", "allow", "example.com:443");
+        assert_int_equal(net_policy_from_json(nomode, &p, &err), 0);
+        assert_int_equal(net_policy_check(&p, "example.com", 443), NET_REASON_INTERNAL_ERROR);
+        net_policy_free(&p);
+        json_decref(nomode);
+}
+
 static void test_policy_build_failure_leaves_deny_all(void **state)
 {
         net_policy p = NET_POLICY_INIT;
@@ -231,6 +249,7 @@ int main(void)
                 cmocka_unit_test(test_validate_caps_allow_size_and_finds_far_duplicates),
                 cmocka_unit_test(test_entry_pattern_direct),
                 cmocka_unit_test(test_policy_null_capability_is_mode_none),
+                cmocka_unit_test(test_policy_empty_object_is_mode_none_but_missing_mode_is_not),
                 cmocka_unit_test(test_policy_build_failure_leaves_deny_all),
                 cmocka_unit_test(test_port_mismatch_is_not_in_allowlist_never_port_not_allowed),
                 cmocka_unit_test(test_policy_check_null_policy_and_host),

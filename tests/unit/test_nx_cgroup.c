@@ -394,6 +394,33 @@ static void test_detect_hybrid_layout(void **state)
         fake_free(&f);
 }
 
+/* doctor warns when the cgroup2 mount lacks favordynmods (each join then waits an RCU
+ * grace period): detection reads it from the super options, not the mount options. */
+static void test_detect_reports_favordynmods_of_the_v2_mount(void **state)
+{
+        fake f;
+        nx_cgroup_mounts m;
+        err_t err = ERR_INIT;
+
+        fake_init(&f, MI_ROOT MI_V2U);
+        fake_mount(&f, "/sys/fs/cgroup/unified");
+        assert_int_equal(nx_cgroup_detect(&f.sys, &m, &err), 0);
+        assert_false(m.v2_favordynmods);
+        fake_free(&f);
+        fake_init(&f, MI_ROOT "41 31 0:38 / /sys/fs/cgroup/unified rw,favordynmods - cgroup2 "
+                              "cgroup2 rw\n");
+        fake_mount(&f, "/sys/fs/cgroup/unified");
+        assert_int_equal(nx_cgroup_detect(&f.sys, &m, &err), 0);
+        assert_false(m.v2_favordynmods);   /* a mount option of that name is not it */
+        fake_free(&f);
+        fake_init(&f, MI_ROOT "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 "
+                              "cgroup2 rw,nsdelegate,favordynmods\n");
+        fake_mount(&f, "/sys/fs/cgroup/unified");
+        assert_int_equal(nx_cgroup_detect(&f.sys, &m, &err), 0);
+        assert_true(m.v2_favordynmods);
+        fake_free(&f);
+}
+
 static void test_detect_pure_v2_reads_subtree_control(void **state)
 {
         fake f;
@@ -1331,6 +1358,7 @@ int main(void)
                 T(test_pids_over_maximum_refused),
                 T(test_cpu_quota_follows_spec_vectors),
                 T(test_detect_hybrid_layout),
+                T(test_detect_reports_favordynmods_of_the_v2_mount),
                 T(test_detect_pure_v2_reads_subtree_control),
                 T(test_detect_v2_without_enabled_controllers),
                 T(test_detect_pure_v1),

@@ -173,6 +173,24 @@ static void test_default_profiles_are_untrusted_only(void **state)
         nx_config_free(&c);
 }
 
+/* untrusted directives without limits get bounded resources (security review M2) */
+static void test_sandbox_default_limits_and_ranges(void **state)
+{
+        (void)state;
+        nx_config c;
+        err_t err = ERR_INIT;
+        assert_int_equal(nx_config_load(NULL, &c, &err), 0);
+        assert_int_equal(c.bwrap.pids_limit, 512);
+        assert_int_equal(c.bwrap.memory_mb, 4096);
+        nx_config_free(&c);
+        expect_bad("bwrap:\n  memory_mb: 0\n", "bwrap.memory_mb", "between 1 and 1048576");
+        expect_bad("bwrap:\n  memory_mb: 1048577\n", "bwrap.memory_mb", "between 1 and");
+        expect_bad("bwrap:\n  pids_limit: 0\n", "bwrap.pids_limit", "between 1 and");
+        expect_ok("bwrap:\n  memory_mb: 256\n", &c);
+        assert_int_equal(c.bwrap.memory_mb, 256);
+        nx_config_free(&c);
+}
+
 static void test_default_listen_addr_is_loopback(void **state)
 {
         (void)state;
@@ -860,6 +878,7 @@ int main(void)
                 cmocka_unit_test(test_vec_unreadable_tls_file_fails_at_load),
                 T(test_defaults_match_spec_table),
                 T(test_default_profiles_are_untrusted_only),
+                T(test_sandbox_default_limits_and_ranges),
                 T(test_default_listen_addr_is_loopback),
                 T(test_default_work_dir_is_absolute_and_created_0700),
                 T(test_empty_file_yields_defaults),

@@ -4,6 +4,7 @@
 #include "agent/daemon.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,9 @@
 #include "core/str.h"
 #include "agent/version.h"
 #include "obs/obs.h"
+#include "sandbox/bwrap.h"
 #include "sandbox/host.h"
+#include "sandbox/landlock.h"
 
 /* ---------------------------------------------------------------- retries (§4.7) ----- */
 
@@ -126,6 +129,11 @@ static json_t *heartbeat_body(nx_daemon *d)
                 metric_set(d->m_driver_healthy, drv,
                            json_is_true(json_object_get(host, "healthy")) ? 1 : 0);
                 json_object_set_new(health, "host", host);
+        }
+        if (d->bwrap_health) {
+                const char *drv[] = { "bwrap" };
+                metric_set(d->m_driver_healthy, drv, d->untrusted_ok ? 1 : 0);
+                json_object_set(health, "bwrap", d->bwrap_health);
         }
         json_t *profiles = json_array();
         for (size_t i = 0; i < d->nprofiles; i++)
@@ -458,6 +466,93 @@ static int load_territory_id(nx_daemon *d, err_t *err)
         return str_copy(d->territory_id, sizeof(d->territory_id), tid);
 }
 
+/* <work_dir>/.sandbox (0711, ours, not a link): the parent of the generated /etc, which the
+ * sandbox uid must reach. A daemon killed with SIGKILL leaves its nexus-etc-* behind: they
+ * are removed here, at the next start. */
+static int sandbox_tmp_dir(nx_daemon *d, err_t *err)
+{
+        if (str_printf(d->sandbox_tmp, sizeof(d->sandbox_tmp), "%s/.sandbox", d->cfg->work_dir) < 0)
+                return err_set(err, "work_dir path too long");
+        if (mkdir(d->sandbox_tmp, 0711) < 0 && errno != EEXIST)
+                return err_errno(err, errno, "create %s", d->sandbox_tmp);
+        int fd = open(d->sandbox_tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0 || st.st_uid != geteuid() || fchmod(fd, 0711) < 0) {
+                int e = errno;
+                if (fd >= 0)
+                        close(fd);
+                return err_errno(err, e ? e : EPERM, "%s: not a directory owned by nexusd",
+                                 d->sandbox_tmp);
+        }
+        DIR *dir = fdopendir(fd);
+        if (!dir) {
+                close(fd);
+                return err_errno(err, errno, "read %s", d->sandbox_tmp);
+        }
+        struct dirent *de;
+        while ((de = readdir(dir))) {
+                if (strncmp(de->d_name, "nexus-etc-", 10) != 0)
+                        continue;
+                char p[4300];
+                if (str_printf(p, sizeof(p), "%s/%s", d->sandbox_tmp, de->d_name) >= 0)
+                        nx_bwrap_remove_tree(p);
+        }
+        closedir(dir);
+        return 0;
+}
+
+/* The untrusted profile's stack (bwrap + seccomp + nexus-sandbox + netns listener), probed
+ * once with a real sandbox (nx_bwrap_health). As root the sandbox runs as bwrap.sandbox_uid,
+ * which must reach the facilities: work_dir becomes 0711 (traverse, not list; .nexus inside
+ * stays 0700). */
+static void probe_untrusted(nx_daemon *d)
+{
+        const nx_config *cfg = d->cfg;
+        err_t err = ERR_INIT;
+        d->sandbox_drop_ids = geteuid() == 0;
+        d->sandbox_uid = (uid_t)cfg->bwrap.sandbox_uid;
+        d->landlock_abi = nx_landlock_abi();
+        bool found = nx_bwrap_find(cfg->bwrap.bwrap_path, d->bwrap_path, sizeof(d->bwrap_path),
+                                   &err) == 0 &&
+                     nx_bwrap_find_helper(cfg->bwrap.sandbox_helper_path, d->helper_path,
+                                          sizeof(d->helper_path), &err) == 0;
+        if (found && d->sandbox_drop_ids) {
+                char probe[4200];
+                str_printf(probe, sizeof(probe), "%s/x", cfg->work_dir);
+                struct stat st;
+                if (stat(cfg->work_dir, &st) == 0 && (st.st_mode & 0711) != 0711 &&
+                    chmod(cfg->work_dir, (st.st_mode & 07777) | 0711) < 0)
+                        log_warn("cannot make work_dir traversable for the sandbox uid",
+                                 LOG_STR("work_dir", cfg->work_dir),
+                                 LOG_STR("error", strerror(errno)));
+                if (nx_bwrap_check_reachable(probe, d->sandbox_uid, d->sandbox_uid, &err) < 0)
+                        found = false;
+        }
+        if (found && sandbox_tmp_dir(d, &err) < 0)
+                found = false;
+        if (!found) {
+                d->bwrap_health = json_pack("{s:b, s:{s:s, s:s}}", "healthy", 0, "details",
+                                            "driver", "bwrap", "error", err.msg);
+        } else {
+                d->bwrap_health = nx_bwrap_health(d->bwrap_path, d->helper_path,
+                                                  cfg->bwrap.rootfs_path, d->sandbox_drop_ids,
+                                                  d->sandbox_uid, d->sandbox_uid);
+        }
+        d->untrusted_ok = d->bwrap_health &&
+                          json_is_true(json_object_get(d->bwrap_health, "healthy"));
+        if (d->untrusted_ok)
+                log_info("untrusted profile available", LOG_STR("bwrap", d->bwrap_path),
+                         LOG_STR("nexus_sandbox", d->helper_path),
+                         LOG_INT("landlock_abi", d->landlock_abi),
+                         LOG_INT("sandbox_uid", d->sandbox_drop_ids ? (int64_t)d->sandbox_uid
+                                                                    : (int64_t)geteuid()));
+        else
+                log_warn("untrusted profile unavailable: its directives are refused",
+                         LOG_STR("error", json_string_value(json_object_get(
+                                                  json_object_get(d->bwrap_health, "details"),
+                                                  "error"))));
+}
+
 int nx_daemon_init(nx_daemon *d, nx_config *cfg, err_t *err)
 {
         memset(d, 0, sizeof(*d));
@@ -473,17 +568,17 @@ int nx_daemon_init(nx_daemon *d, nx_config *cfg, err_t *err)
         nx_breaker_init(&d->breaker, NULL);
         if (load_territory_id(d, err) < 0)
                 return -1;
-        /* D12: a profile runs only if configured AND its driver exists on this build */
-        static const char *const have[] = { "host", NULL };
+        if (nx_config_profile_enabled(cfg, "untrusted"))
+                probe_untrusted(d);
+        /* D12: a profile runs only if configured AND its driver is available here (§12
+         * #85-93 as they apply: untrusted needs a healthy bwrap stack, never a fallback) */
         for (unsigned i = 0; i < cfg->supported_sandbox_profiles_count; i++) {
                 const char *p = cfg->supported_sandbox_profiles[i];
-                bool ok = false;
-                for (size_t k = 0; have[k]; k++)
-                        ok = ok || strcmp(have[k], p) == 0;
+                bool ok = strcmp(p, "host") == 0 || (strcmp(p, "untrusted") == 0 && d->untrusted_ok);
                 if (ok && d->nprofiles < sizeof(d->profiles) / sizeof(d->profiles[0]))
                         d->profiles[d->nprofiles++] = p;
                 else if (!ok)
-                        log_warn("profile configured but no driver for it on this build; not "
+                        log_warn("profile configured but its driver is not available here; not "
                                  "advertised", LOG_STR("profile", p));
         }
         if (d->nprofiles == 0)
@@ -602,6 +697,8 @@ void nx_daemon_free(nx_daemon *d)
         d->wal = NULL;
         metrics_free(d->metrics);
         d->metrics = NULL;
+        json_decref(d->bwrap_health);
+        d->bwrap_health = NULL;
         uv_mutex_destroy(&d->ready_mu);
 }
 

@@ -11,7 +11,9 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <uv.h>
+#include <jansson.h>
 
 #include "agent/breaker.h"
 #include "build_info.h"
@@ -44,6 +46,15 @@ typedef struct nx_daemon {
         /* enabled profiles that have a driver on this build */
         const char *profiles[8];
         size_t nprofiles;
+        /* the untrusted profile's bwrap driver, probed once at start-up (D12) */
+        bool untrusted_ok;
+        char bwrap_path[4096];
+        char helper_path[4096];
+        char sandbox_tmp[4200];      /* <work_dir>/.sandbox: the generated /etc lives here */
+        json_t *bwrap_health;           /* last probe result ({"healthy", "details"}) */
+        int landlock_abi;
+        bool sandbox_drop_ids;          /* nexusd is root: bwrap runs as sandbox_uid */
+        uid_t sandbox_uid;
 
         uv_timer_t poll_timer;
         uv_timer_t hb_timer;

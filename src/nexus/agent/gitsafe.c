@@ -47,6 +47,18 @@ static const char *const git_env[] = {
         "-c", "core.sshCommand=ssh", "-c", "protocol.file.allow=never", \
         "-c", "protocol.ext.allow=never", "-c", "credential.helper="
 
+static const char *const git_safe_args[] = { GIT_SAFE_CONFIG, NULL };
+
+const char *const *nx_git_safe_args(void)
+{
+        return git_safe_args;
+}
+
+const char *const *nx_git_safe_env(void)
+{
+        return git_env;
+}
+
 static void append_tail(nx_git_result *r, const char *data, size_t n)
 {
         size_t cur = strlen(r->log), cap = sizeof(r->log) - 1;
@@ -63,8 +75,33 @@ static void append_tail(nx_git_result *r, const char *data, size_t n)
         r->log[cur + n] = '\0';
 }
 
-static int run_jailed(char *const argv[], int64_t timeout_ms, size_t max_out, bool out_to_log,
-                      nx_git_result *res, err_t *err)
+/* The diff's environment: git_env plus the repository pinned to /workspace/.git. A planted
+ * .git/commondir (worktree layout) would otherwise make git read its config — hooks,
+ * fsmonitor, filter drivers — from another directory than the clean config bound over
+ * /workspace/.git/config (D15). */
+static const char *const git_diff_env[] = {
+        "PATH=/usr/bin:/bin",
+        "HOME=/tmp",
+        "LANG=C.UTF-8",
+        "LC_ALL=C.UTF-8",
+        "GIT_CONFIG_NOSYSTEM=1",
+        "GIT_CONFIG_GLOBAL=/dev/null",
+        "GIT_TERMINAL_PROMPT=0",
+        "GIT_ASKPASS=true",
+        "SSH_ASKPASS=true",
+        "GIT_PROTOCOL_FROM_USER=0",
+        "GIT_ALLOW_PROTOCOL=http:https:ssh:git",
+        "GIT_PAGER=cat",
+        "GIT_OPTIONAL_LOCKS=0",
+        "GIT_DIR=/workspace/.git",
+        "GIT_COMMON_DIR=/workspace/.git",
+        "GIT_WORK_TREE=/workspace",
+        "GIT_ATTR_NOSYSTEM=1",
+        NULL,
+};
+
+static int run_jailed(char *const argv[], const char *const *envp, int64_t timeout_ms,
+                      size_t max_out, bool out_to_log, nx_git_result *res, err_t *err)
 {
         int outp[2], errp[2];
         if (pipe2(outp, O_CLOEXEC) < 0)
@@ -88,9 +125,14 @@ static int run_jailed(char *const argv[], int64_t timeout_ms, size_t max_out, bo
                 if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(outp[1], 1) < 0 ||
                     dup2(errp[1], 2) < 0)
                         _exit(127);
+                /* nothing of the daemon (libcurl's sockets are not CLOEXEC) reaches bwrap or
+                 * git; close_range needs Linux 5.9, the loop covers older kernels */
+                if (close_range(3, ~0U, 0) < 0)
+                        for (int fd = 3; fd < 65536; fd++)
+                                (void)close(fd);
                 setpgid(0, 0);
                 /* execve() takes char *const[]; the strings are never written */
-                execve(argv[0], argv, (char *const *)(uintptr_t)git_env);
+                execve(argv[0], argv, (char *const *)(uintptr_t)envp);
                 _exit(127);
         }
         close(outp[1]);
@@ -295,7 +337,7 @@ int nx_git_clone(const char *bwrap_path, const char *facility_path, const char *
         add(&a, "--");
         add(&a, repo_url);
         add(&a, ".");
-        if (run_jailed(a.v, timeout_ms, 0, true, res, err) < 0)
+        if (run_jailed(a.v, git_env, timeout_ms, 0, true, res, err) < 0)
                 return err_wrap(err, "git clone");
         return 0;
 }
@@ -346,7 +388,7 @@ int nx_git_diff(const char *bwrap_path, const char *facility_path, size_t max_by
         add(&a, "--no-textconv");
         add(&a, "--no-color");
         add(&a, "HEAD");
-        int r = run_jailed(a.v, timeout_ms, max_bytes, false, res, err);
+        int r = run_jailed(a.v, git_diff_env, timeout_ms, max_bytes, false, res, err);
         unlink(clean_cfg);
         return r < 0 ? err_wrap(err, "git diff") : 0;
 }

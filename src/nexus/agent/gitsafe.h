@@ -7,8 +7,11 @@
  * /dev/null, HOME in the jail's tmpfs). On top of the jail, config-driven execution is
  * switched off on the command line (core.fsmonitor, core.hooksPath, diff.external,
  * --no-ext-diff, --no-textconv), so a planted .git/config normally runs nothing at all and,
- * if git ever did run something, it would run jailed. Without bwrap nothing runs (fail
- * closed): no clone, no diff.
+ * if git ever did run something, it would run jailed. The diff replaces .git/config with a
+ * clean one and pins GIT_DIR/GIT_COMMON_DIR to /workspace/.git, so a planted commondir cannot
+ * point git at another config. Without bwrap nothing runs (fail closed): no clone, no diff.
+ * The untrusted profile clones inside its own sandbox instead (sandbox/bwrap.h, through the
+ * directive's egress proxy) with nx_git_safe_args()/nx_git_safe_env().
  *
  * These functions block (fork, pipes, waitpid): call them from the uv thread pool. */
 #pragma once
@@ -28,6 +31,14 @@ typedef struct nx_git_result {
 } nx_git_result;
 
 void nx_git_result_free(nx_git_result *r);
+
+/* The `-c` options that switch config-driven execution off for one git invocation (D15):
+ * core.fsmonitor, core.hooksPath, diff.external, credential helpers, file/ext protocols...
+ * NULL-terminated, static. Used here and by the untrusted profile's in-sandbox clone. */
+const char *const *nx_git_safe_args(void);
+/* The environment git runs with: no system or global config, no prompts, no pager.
+ * NULL-terminated "K=V", static. */
+const char *const *nx_git_safe_env(void);
 
 /* git clone --depth 1 -- <url> . into the (empty) facility directory. The URL must already
  * have passed nx_repo_url_check(). */

@@ -2,11 +2,16 @@
  * loop thread. Phases:
  *
  *   START     parse the lease, disk/facility/profile checks (reject path §5.2), facility
- *             lock for the whole run, POST started (retried §4.7)
- *   PREPARE   clone into an empty facility, jailed (gitsafe, on the thread pool)
- *   RUN       spawn (host driver: own session, fresh cgroup), pipes → logstream → uploads,
- *             pidfd for exit, deadline and cancel timers
- *   DRAIN     child reaped, pipes closed (escapees killed through the cgroup), uploads done
+ *             lock for the whole run; untrusted: proxy + nx_bwrap_prepare (a failure is a
+ *             rejection); POST started (retried §4.7)
+ *   PREPARE   host: clone into an empty facility, jailed (gitsafe, on the thread pool);
+ *             untrusted: the clone runs inside the sandbox, through the proxy (D15)
+ *   RUN       spawn (host driver: own session, fresh cgroup; bwrap driver: sandbox pid from
+ *             --info-fd, proxy listener in its netns, then --block-fd), pipes → logstream →
+ *             uploads, proxy audit → egress_report → uploads (stream "egress"), pidfd for
+ *             exit, deadline and cancel timers
+ *   DRAIN     child reaped, pipes closed (escapees killed through the cgroup), proxy closed,
+ *             uploads done
  *   DIFF      jailed git diff (thread pool), bounded, truncation flagged
  *   REPORT    finished → fsync'd WAL → POST (retried) → WAL entry removed on an answer
  *
@@ -23,6 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent/egress_report.h"
 #include "agent/envinject.h"
 #include "agent/facility.h"
 #include "agent/gitsafe.h"
@@ -34,7 +40,10 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "proto/wire.h"
+#include "proxy/proxy.h"
+#include "sandbox/bwrap.h"
 #include "sandbox/host.h"
+#include "sandbox/netns.h"
 #include "sandbox/proctree.h"
 
 extern char **environ;
@@ -60,8 +69,20 @@ struct nx_run {
         int64_t t0;                      /* monotonic claim time */
         nx_facility fac;
         nx_logstream *ls;
+        const char *driver;              /* "host", "bwrap"; "" until prepared */
         nx_host_prepared hp;
         bool hp_ready;
+        /* untrusted profile (bwrap driver, docs/architecture.md "Untrusted profile run
+         * sequence"): prepared before `started`, proxy listener inside the sandbox netns */
+        nx_bwrap_prepared bp;
+        bool bp_ready;
+        char **senv;                     /* the directive variables given to the sandbox */
+        char repo_url[NX_REPO_URL_MAX + 1];   /* clone inside the sandbox when non-empty */
+        nx_proxy *proxy;
+        bool proxy_closing;
+        nx_egress_report *egress;
+        uv_timer_t t_egress;
+        json_t *caps;                    /* effective_capabilities_summary */
         nx_child child;
         char **envp;
 
@@ -109,7 +130,7 @@ static void run_path(const nx_run *r, const char *what, char *out, size_t outsz)
 static void tape(nx_run *r, const char *event, json_t *detail)
 {
         nx_tape_event(r->d->tape, r->id, r->lease.spec.facility.id, r->profile,
-                      r->hp_ready ? "host" : "", event, detail);
+                      r->driver ? r->driver : "", event, detail);
         json_decref(detail);
 }
 
@@ -131,9 +152,9 @@ static void message(nx_run *r, const char *fmt, ...)
 
 /* ---------------------------------------------------------------- handle bookkeeping - */
 
-static void handle_closed(uv_handle_t *h)
+/* One of the run's handles (libuv handles, the proxy) is gone; the last one frees it. */
+static void handle_released(nx_run *r)
 {
-        nx_run *r = h->data;
         if (--r->open_handles > 0)
                 return;
         nx_daemon *d = r->d;
@@ -151,9 +172,72 @@ static void handle_closed(uv_handle_t *h)
         free(r->rbuf[0]);
         free(r->rbuf[1]);
         json_decref(r->report);
+        json_decref(r->caps);
+        nx_env_free(r->senv);
+        nx_egress_report_free(r->egress);
         nx_git_result_free(&r->git);
         free(r);
         nx_daemon_run_done(d);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+        handle_released(h->data);
+}
+
+/* The directive's cgroup (host or bwrap driver), NULL when none. */
+static nx_cgroup *run_cgroup(nx_run *r)
+{
+        return r->hp_ready ? r->hp.cgroup : r->bp_ready ? r->bp.cgroup : NULL;
+}
+
+static void driver_free(nx_run *r)
+{
+        err_t err = ERR_INIT;
+        if (r->hp_ready) {
+                if (nx_host_prepared_free(&r->hp, &err) < 0)
+                        log_warn("cgroup cleanup failed (processes may still be running)",
+                                 LOG_STR("directive_id", r->id), LOG_ERR(&err));
+                r->hp_ready = false;
+        }
+        if (r->bp_ready) {
+                if (nx_bwrap_prepared_free(&r->bp, &err) < 0)
+                        log_warn("cgroup cleanup failed (processes may still be running)",
+                                 LOG_STR("directive_id", r->id), LOG_ERR(&err));
+                r->bp_ready = false;
+        }
+}
+
+static void proxy_closed(void *ud)
+{
+        nx_run *r = ud;
+        r->proxy = NULL;
+        handle_released(r);
+}
+
+static void run_step(nx_run *r);
+
+/* The proxy of a finished run is closed: audit complete, on with the report. */
+static void proxy_drained(void *ud)
+{
+        nx_run *r = ud;
+        r->proxy = NULL;
+        uv_timer_stop(&r->t_egress);
+        if (r->egress)
+                nx_egress_report_finish(r->egress);
+        if (r->phase != PH_CLOSING)
+                run_step(r);
+        handle_released(r);   /* the timers are still open: r is not freed here */
+}
+
+/* Async; the run stays alive until the proxy has closed every connection (its last audit
+ * record, the summary, arrives before that). */
+static void proxy_close(nx_run *r, void (*then)(void *ud))
+{
+        if (!r->proxy || r->proxy_closing)
+                return;
+        r->proxy_closing = true;
+        nx_proxy_close(r->proxy, then ? then : proxy_closed, r);
 }
 
 static void close_handle(nx_run *r, uv_handle_t *h)
@@ -165,7 +249,6 @@ static void close_handle(nx_run *r, uv_handle_t *h)
 static void run_free(nx_run *r)
 {
         r->phase = PH_CLOSING;
-        err_t err = ERR_INIT;
         for (int i = 0; i < 2; i++)
                 if (r->pipe_open[i]) {
                         r->pipe_open[i] = false;
@@ -175,13 +258,10 @@ static void run_free(nx_run *r)
                 r->pidfd_active = false;
                 close_handle(r, (uv_handle_t *)&r->pidfd_poll);
         }
-        if (r->hp_ready) {
-                if (nx_host_prepared_free(&r->hp, &err) < 0)
-                        log_warn("cgroup cleanup failed (processes may still be running)",
-                                 LOG_STR("directive_id", r->id), LOG_ERR(&err));
-                r->hp_ready = false;
-        }
+        driver_free(r);
+        proxy_close(r, NULL);
         nx_facility_close(&r->fac);
+        close_handle(r, (uv_handle_t *)&r->t_egress);
         close_handle(r, (uv_handle_t *)&r->t_deadline);
         close_handle(r, (uv_handle_t *)&r->t_hb);
         close_handle(r, (uv_handle_t *)&r->t_kill);
@@ -196,7 +276,8 @@ static void count_directive(nx_run *r, const char *status)
 {
         const char *sl[] = { status };
         metric_inc(r->d->m_directives, sl, 1);
-        const char *dl[] = { r->hp_ready || r->started_ok ? "host" : "", r->profile ? r->profile : "" };
+        const char *dl[] = { r->started_ok && r->driver ? r->driver : "",
+                             r->profile ? r->profile : "" };
         metric_observe(r->d->m_duration, dl, (double)(clock_mono_ms() - r->t0) / 1000.0);
 }
 
@@ -256,12 +337,7 @@ static void report_send(nx_run *r)
         /* release the facility and the cgroup before reporting: the server hands the
          * facility to the next directive as soon as it records the result */
         err_t err = ERR_INIT;
-        if (r->hp_ready) {
-                if (nx_host_prepared_free(&r->hp, &err) < 0)
-                        log_warn("cgroup cleanup failed (processes may still be running)",
-                                 LOG_STR("directive_id", r->id), LOG_ERR(&err));
-                r->hp_ready = false;
-        }
+        driver_free(r);
         nx_facility_close(&r->fac);
         /* D16: on disk before it is sent */
         if (nx_wal_append(r->d->wal, r->id, r->report, &err) < 0)
@@ -346,8 +422,26 @@ static void start_reading(nx_run *r);
 
 typedef struct chunk_ctx {
         nx_run *r;
+        bool egress;                     /* an egress audit chunk (ec), else output (c) */
         nx_log_chunk c;
+        nx_egress_chunk ec;
 } chunk_ctx;
+
+static void chunk_requeue(nx_run *r, chunk_ctx *cc)
+{
+        if (cc->egress)
+                nx_egress_report_chunk_requeue(r->egress, &cc->ec);
+        else
+                nx_logstream_chunk_requeue(r->ls, &cc->c);
+}
+
+static void chunk_done(nx_run *r, chunk_ctx *cc)
+{
+        if (cc->egress)
+                nx_egress_report_chunk_done(r->egress, &cc->ec);
+        else
+                nx_logstream_chunk_done(r->ls, &cc->c);
+}
 
 static void upload_resume(uv_timer_t *t)
 {
@@ -368,21 +462,25 @@ static void chunk_posted(void *ctx, const nx_http_result *res)
                 if (wait > 10000)
                         wait = 10000;
                 log_warn("log chunk rate-limited, retrying", LOG_STR("directive_id", r->id),
-                         LOG_INT("seq", cc->c.seq), LOG_INT("wait_ms", wait));
-                nx_logstream_chunk_requeue(r->ls, &cc->c);
+                         LOG_INT("seq", cc->egress ? cc->ec.seq : cc->c.seq),
+                         LOG_INT("wait_ms", wait));
+                chunk_requeue(r, cc);
                 free(cc);
                 uv_timer_start(&r->t_upload, upload_resume, (uint64_t)wait, 0);
                 return;   /* upload_inflight stays set until the timer fires */
         }
         if (res->status >= 200 && res->status < 300) {
-                const char *sl[] = { cc->c.stream == NX_STDOUT ? "stdout" : "stderr" };
-                metric_inc(r->d->m_log_bytes, sl, cc->c.len);
+                const char *sl[] = { cc->egress ? NX_EGRESS_STREAM
+                                     : cc->c.stream == NX_STDOUT ? "stdout" : "stderr" };
+                metric_inc(r->d->m_log_bytes, sl, cc->egress ? cc->ec.len : cc->c.len);
         } else {
                 log_warn("log chunk upload failed", LOG_STR("directive_id", r->id),
-                         LOG_INT("seq", cc->c.seq), LOG_STR("error", res->error));
+                         LOG_STR("stream", cc->egress ? NX_EGRESS_STREAM : "output"),
+                         LOG_INT("seq", cc->egress ? cc->ec.seq : cc->c.seq),
+                         LOG_STR("error", res->error));
         }
         /* done either way (best effort, §5.9); a resend is deduplicated by the server */
-        nx_logstream_chunk_done(r->ls, &cc->c);
+        chunk_done(r, cc);
         free(cc);
         r->upload_inflight = false;
         upload_pump(r);
@@ -399,15 +497,21 @@ static void upload_pump(nx_run *r)
                 return;
         cc->r = r;
         if (!nx_logstream_next(r->ls, &cc->c)) {
-                free(cc);
-                if (r->phase == PH_DRAIN)
-                        run_step(r);
-                else if (!r->reading)
-                        start_reading(r);
-                return;
+                /* output first; the egress audit (stream "egress", own seqs) after it */
+                if (r->egress && nx_egress_report_next(r->egress, &cc->ec)) {
+                        cc->egress = true;
+                } else {
+                        free(cc);
+                        if (r->phase == PH_DRAIN)
+                                run_step(r);
+                        else if (!r->reading)
+                                start_reading(r);
+                        return;
+                }
         }
         err_t err = ERR_INIT;
-        _cleanup_json_ json_t *body = nx_log_chunk_to_json(&cc->c, &err);
+        _cleanup_json_ json_t *body = cc->egress ? nx_egress_chunk_to_json(&cc->ec, &err)
+                                                 : nx_log_chunk_to_json(&cc->c, &err);
         char path[256];
         run_path(r, "log_chunks", path, sizeof(path));
         r->upload_inflight = true;
@@ -488,14 +592,14 @@ static void on_child_exit(nx_run *r)
         }
         /* the run is over: nothing it started may outlive it (§6.0 ADVISED) */
         err_t err = ERR_INIT;
-        if (r->hp_ready && r->hp.cgroup)
-                nx_cgroup_kill(r->hp.cgroup, &err);
+        if (run_cgroup(r))
+                nx_cgroup_kill(run_cgroup(r), &err);
         r->exit_code = 0;
         r->status = nx_run_outcome(r->child.wait_status, r->deadline_passed, r->canceled,
                                    &r->exit_code);
-        if (r->hp_ready && r->hp.cgroup) {
+        if (run_cgroup(r)) {
                 bool oom = false;
-                if (nx_cgroup_oom_killed(r->hp.cgroup, &oom, &err) == 0 && oom) {
+                if (nx_cgroup_oom_killed(run_cgroup(r), &oom, &err) == 0 && oom) {
                         r->status = "failed";
                         message(r, "[nexus] killed: out of memory (limits.memory_mb)\n");
                 }
@@ -542,7 +646,7 @@ static void deadline_cb(uv_timer_t *t)
         err_t err = ERR_INIT;
         log_info("directive timed out", LOG_STR("directive_id", r->id));
         if (r->phase == PH_RUN && !r->child_exited)
-                nx_child_kill_tree(&r->child, r->hp_ready ? r->hp.cgroup : NULL, SIGKILL, &err);
+                nx_child_kill_tree(&r->child, run_cgroup(r), SIGKILL, &err);
 }
 
 static void kill_cb(uv_timer_t *t)
@@ -550,7 +654,7 @@ static void kill_cb(uv_timer_t *t)
         nx_run *r = t->data;
         err_t err = ERR_INIT;
         if (r->phase == PH_RUN && !r->child_exited)
-                nx_child_kill_tree(&r->child, r->hp_ready ? r->hp.cgroup : NULL, SIGKILL, &err);
+                nx_child_kill_tree(&r->child, run_cgroup(r), SIGKILL, &err);
 }
 
 static void run_cancel(nx_run *r, const char *why)
@@ -563,7 +667,7 @@ static void run_cancel(nx_run *r, const char *why)
         if (r->phase == PH_RUN && !r->child_exited) {
                 /* SIGTERM to the whole tree, then SIGKILL after a grace period */
                 err_t err = ERR_INIT;
-                nx_child_kill_tree(&r->child, r->hp_ready ? r->hp.cgroup : NULL, SIGTERM, &err);
+                nx_child_kill_tree(&r->child, run_cgroup(r), SIGTERM, &err);
                 uv_timer_start(&r->t_kill, kill_cb, NX_CANCEL_GRACE_MS, 0);
         }
 }
@@ -623,6 +727,8 @@ static void dhb_fire(uv_timer_t *t)
 
 /* ---------------------------------------------------------------- spawn (host) ------- */
 
+static int watch_child(nx_run *r, err_t *err);
+
 static int spawn_host(nx_run *r, err_t *err)
 {
         nx_env_vars vars = { .directive_id = r->id,
@@ -648,8 +754,143 @@ static int spawn_host(nx_run *r, err_t *err)
         if (nx_host_prepare(&in, &r->hp, err) < 0)
                 return -1;
         r->hp_ready = true;
+        r->driver = "host";
         if (nx_spawn(&r->hp.req, &r->child, err) < 0)
                 return -1;
+        return watch_child(r, err);
+}
+
+/* ---------------------------------------------------------------- untrusted (bwrap) -- */
+
+static void egress_tick(uv_timer_t *t)
+{
+        nx_run *r = t->data;
+        /* seal what the proxy recorded so far, so audit records are not held back */
+        nx_egress_report_flush(r->egress);
+        upload_pump(r);
+}
+
+static void egress_audit(void *ud, json_t *record)
+{
+        nx_run *r = ud;
+        if (r->egress)
+                nx_egress_report_audit_cb(r->egress, record);
+}
+
+/* Before `started` (so a failure takes the §5.2 rejection path): the proxy with the
+ * directive's net capability (invalid → rejected), the egress report, the in-sandbox clone
+ * decision, and nx_bwrap_prepare (cgroup with limits + pids, seccomp memfd, generated /etc,
+ * argv). Returns -1 with err when the directive must be rejected. A repo_url that fails the
+ * §5.4 checks is a prepare failure instead (r->prepare_error; the command never runs). */
+static int bwrap_setup(nx_run *r, err_t *err)
+{
+        nx_daemon *d = r->d;
+        const wire_directive_spec *sp = &r->lease.spec;
+        const char *repo = sp->facility.repo_url;
+        if (repo && *repo) {
+                char red[512];
+                nx_repo_url_redact(repo, red, sizeof(red));
+                bool empty = false;
+                if (nx_repo_url_normalize(repo, r->repo_url, sizeof(r->repo_url), err) < 0) {
+                        str_copy(r->prepare_error, sizeof(r->prepare_error), err->msg);
+                        tape(r, "prepare_clone_rejected", json_pack("{s:s, s:s}", "error",
+                                                                    err->msg, "repo_url", red));
+                        r->repo_url[0] = '\0';
+                        err_clear(err);
+                } else if (nx_facility_is_empty(&r->fac, &empty, err) < 0) {
+                        return err_wrap(err, "facility");
+                } else if (!empty) {
+                        r->repo_url[0] = '\0';
+                        tape(r, "prepare_clone_skipped", json_pack("{s:s, s:s}", "reason",
+                                                                   "workspace_not_empty",
+                                                                   "repo_url", red));
+                } else {
+                        /* D15: the clone runs in this directive's sandbox, through its proxy */
+                        tape(r, "prepare_clone_in_sandbox", json_pack("{s:s}", "repo_url", red));
+                }
+        }
+        nx_env_vars vars = { .directive_id = r->id,
+                             .facility_id = sp->facility.id,
+                             .territory_id = d->territory_id,
+                             .sandbox_profile = sp->sandbox_profile,
+                             .workspace = sp->facility.mount ? sp->facility.mount : "" };
+        r->senv = nx_env_standard(&vars, err);
+        if (!r->senv)
+                return -1;
+        r->proxy = nx_proxy_new(d->loop, r->id, sp->cap_net, NULL, egress_audit, r, err);
+        if (!r->proxy)
+                return err_wrap(err, "net capability");
+        r->open_handles++;   /* released by proxy_closed */
+        nx_egress_report_cfg ec = { .chunk_bytes = (size_t)d->cfg->log.chunk_bytes };
+        if (ec.chunk_bytes < NX_EGRESS_LINE_MAX)
+                ec.chunk_bytes = NX_EGRESS_LINE_MAX;
+        if (nx_egress_report_new(&ec, &r->egress, err) < 0)
+                return err_wrap(err, "egress report");
+        const wire_limits *l = &sp->limits;
+        nx_bwrap_run in = { .directive_id = r->id,
+                            .command = sp->command,
+                            .shell = sp->shell,
+                            .facility_path = r->fac.path,
+                            .cwd = sp->cwd,
+                            .envp = r->senv,
+                            /* a directive without limits.memory_mb gets the configured
+                             * default: one untrusted run must not exhaust the node */
+                            .limits = { .memory_mb = l->has_memory_mb && l->memory_mb > 0
+                                                             ? l->memory_mb
+                                                             : d->cfg->bwrap.memory_mb,
+                                        .cpu_millicores = l->has_cpu ? l->cpu : 0 },
+                            .default_pids = d->cfg->bwrap.pids_limit,
+                            .tmp_dir = d->sandbox_tmp,
+                            .rootfs_path = d->cfg->bwrap.rootfs_path,
+                            .net = sp->cap_net,
+                            .fs = sp->cap_fs,
+                            .bwrap_path = d->bwrap_path,
+                            .helper_path = d->helper_path,
+                            .landlock_min_abi = 1,
+                            .repo_url = r->repo_url[0] ? r->repo_url : NULL,
+                            .drop_ids = d->sandbox_drop_ids,
+                            .uid = d->sandbox_uid,
+                            .gid = (gid_t)d->sandbox_uid };
+        if (r->prepare_error[0])
+                return 0;   /* nothing will run; no sandbox needed */
+        if (nx_bwrap_prepare(&in, &r->bp, err) < 0)
+                return err_wrap(err, "sandbox setup failed");
+        r->bp_ready = true;
+        r->driver = "bwrap";
+        r->caps = nx_bwrap_summary(&in, d->landlock_abi);
+        return 0;
+}
+
+/* Spawn → sandbox pid from --info-fd → proxy listener inside its netns → the proxy adopts
+ * it → the command is released (contract step 4). Any failure kills what started. */
+static int spawn_bwrap(nx_run *r, err_t *err)
+{
+        if (!r->bp_ready)
+                return err_set(err, "sandbox was not prepared");
+        if (nx_spawn(&r->bp.req, &r->child, err) < 0)
+                return err_wrap(err, "start bwrap");
+        nx_bwrap_after_spawn(&r->bp);
+        pid_t sp = 0;
+        int lfd = -1;
+        /* bwrap writes the pid right after clone: a short bounded wait on the loop */
+        if (nx_bwrap_child_pid(&r->bp, NX_BWRAP_INFO_TIMEOUT_MS, &sp, err) < 0 ||
+            nx_netns_listen_child(sp, r->child.pid, NX_EGRESS_HOST, NX_EGRESS_PORT, &lfd,
+                                  err) < 0 ||
+            nx_proxy_adopt_listener(r->proxy, lfd, err) < 0 ||
+            nx_bwrap_release(&r->bp, err) < 0) {
+                err_t kerr = ERR_INIT;
+                nx_child_kill_tree(&r->child, r->bp.cgroup, SIGKILL, &kerr);
+                (void)nx_child_reap(&r->child, true, &kerr);
+                nx_child_close(&r->child);
+                return err_wrap(err, "sandbox setup failed");
+        }
+        uv_timer_start(&r->t_egress, egress_tick, 1000, 1000);
+        return watch_child(r, err);
+}
+
+/* The child's pipes and pidfd into the loop. */
+static int watch_child(nx_run *r, err_t *err)
+{
         for (int i = 0; i < 2; i++) {
                 r->rbuf[i] = malloc((size_t)r->d->cfg->log.chunk_bytes);
                 if (!r->rbuf[i])
@@ -725,6 +966,8 @@ static bool prepare(nx_run *r)
         const char *repo = r->lease.spec.facility.repo_url;
         if (!repo || !*repo)
                 return false;
+        if (r->bp_ready || r->prepare_error[0])
+                return false;   /* untrusted: the clone runs inside the sandbox (D15) */
         err_t err = ERR_INIT;
         char red[512];
         nx_repo_url_redact(repo, red, sizeof(red));
@@ -783,9 +1026,9 @@ static void run_step(nx_run *r)
                 }
                 r->phase = PH_RUN;
                 tape(r, "run_started", json_pack("{s:s}", "cwd", r->lease.spec.cwd ? r->lease.spec.cwd : ""));
-                if (spawn_host(r, &err) < 0) {
+                if ((r->bp_ready ? spawn_bwrap(r, &err) : spawn_host(r, &err)) < 0) {
                         log_error("driver run failed", LOG_STR("directive_id", r->id),
-                                  LOG_STR("driver", "host"), LOG_ERR(&err));
+                                  LOG_STR("driver", r->driver ? r->driver : ""), LOG_ERR(&err));
                         tape(r, "driver_error", json_pack("{s:s}", "error", err.msg));
                         message(r, "[nexus] %s\n", err.msg);
                         r->status = "failed";
@@ -811,6 +1054,11 @@ static void run_step(nx_run *r)
                 /* fallthrough */
                 __attribute__((fallthrough));
         case PH_DRAIN:
+                /* the proxy closes first: its last records (and the summary) are audited */
+                if (r->proxy) {
+                        proxy_close(r, proxy_drained);
+                        return;
+                }
                 /* every chunk uploaded (or given up) before the result is reported */
                 if (r->upload_inflight)
                         return;
@@ -818,6 +1066,15 @@ static void run_step(nx_run *r)
                         nx_log_chunk c;
                         if (nx_logstream_next(r->ls, &c)) {
                                 nx_logstream_chunk_requeue(r->ls, &c);
+                                upload_pump(r);
+                                return;
+                        }
+                }
+                if (r->egress) {
+                        nx_egress_report_finish(r->egress);
+                        nx_egress_chunk ec;
+                        if (nx_egress_report_next(r->egress, &ec)) {
+                                nx_egress_report_chunk_requeue(r->egress, &ec);
                                 upload_pump(r);
                                 return;
                         }
@@ -830,7 +1087,7 @@ static void run_step(nx_run *r)
                                r->ls && nx_logstream_truncated(r->ls, NX_STDERR) ? "true" : "false",
                                r->ls && nx_logstream_truncated(r->ls, NX_STDOUT) ? "true" : "false");
                 fflush(stdout);
-                if (r->reject[0] || r->prepare_error[0] || !r->hp_ready) {
+                if (r->reject[0] || r->prepare_error[0] || !(r->hp_ready || r->bp_ready)) {
                         report_build(r, NULL, 0, false);
                         report_send(r);
                 } else {
@@ -883,6 +1140,18 @@ static void post_started(nx_run *r)
         if (r->reject[0]) {
                 body = json_pack("{s:s, s:s, s:s}", "sandbox_version", "nexusd", "nexus_version",
                                  NX_VERSION_STR, "started_at", ts);
+        } else if (r->caps) {
+                json_t *caps = json_deep_copy(r->caps);
+                if (caps) {
+                        json_object_set_new(caps, "profile", json_string(r->profile));
+                        json_object_set_new(caps, "fs", r->lease.spec.cap_fs
+                                                                ? json_incref(r->lease.spec.cap_fs)
+                                                                : json_null());
+                }
+                body = json_pack("{s:o, s:s, s:s, s:s}", "effective_capabilities_summary",
+                                 caps ? caps : json_object(), "sandbox_version",
+                                 "nexusd-bwrap/" NX_VERSION_STR, "nexus_version", NX_VERSION_STR,
+                                 "started_at", ts);
         } else {
                 json_t *net = r->lease.spec.cap_net ? json_incref(r->lease.spec.cap_net) : json_null();
                 json_t *fs = r->lease.spec.cap_fs ? json_incref(r->lease.spec.cap_fs) : json_null();
@@ -931,6 +1200,7 @@ void nx_run_start(nx_daemon *d, json_t *lease)
         init_timer(r, &r->t_grace);
         init_timer(r, &r->t_reap);
         init_timer(r, &r->t_upload);
+        init_timer(r, &r->t_egress);
         r->next = d->runs;
         d->runs = r;
         d->nruns++;
@@ -1008,6 +1278,12 @@ void nx_run_start(nx_daemon *d, json_t *lease)
                 lc.overflow_enabled = false;
                 if (nx_logstream_new(&lc, &r->ls, &err) < 0)
                         r->ls = NULL;
+        }
+        /* D13: the untrusted stack is set up before `started`; whatever fails is a
+         * rejection with its reason, never a weaker run */
+        if (!r->reject[0] && strcmp(r->profile, "untrusted") == 0 && bwrap_setup(r, &err) < 0) {
+                str_copy(r->reject, sizeof(r->reject), err.msg);
+                driver_free(r);
         }
         if (r->reject[0])
                 log_error("rejecting directive", LOG_STR("directive_id", r->id),

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,11 +26,15 @@
 /* v2 directory + one v1 directory per controller. */
 #define MAX_DIRS (1 + NX_CGROUP_CTRL_COUNT)
 /* Bounds of the polling loops: tree-kill rounds, freezer settle, rmdir retries. Each step
- * sleeps POLL_STEP_NS, so the worst case stays around a few seconds. */
+ * sleeps at most POLL_STEP_NS, so the worst case stays around a few seconds. The sleeps back
+ * off exponentially from POLL_FIRST_NS: an exiting `true` leaves its cgroup within tens of
+ * microseconds, and a fixed 2 ms step was most of a sandbox's teardown (docs/benchmarks.md
+ * "Sandbox start (issue 6)"). */
 #define KILL_ROUNDS 500
 #define FREEZE_POLLS 200
 #define RMDIR_TRIES 300
 #define POLL_STEP_NS (2 * 1000 * 1000)
+#define POLL_FIRST_NS (50 * 1000)
 
 static const char *const ctrl_names[NX_CGROUP_CTRL_COUNT] = {
         [NX_CGROUP_MEMORY] = "memory",
@@ -86,12 +91,33 @@ const char *nx_cgroup_ctrl_name(nx_cgroup_ctrl ctrl)
         return ctrl_names[ctrl];
 }
 
-static void sleep_step(void)
+static void sleep_ns(long ns)
 {
-        struct timespec ts = { 0, POLL_STEP_NS };
+        struct timespec ts = { 0, ns };
 
         while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
                 ;
+}
+
+/* Exponential backoff: *step starts at 0 (= POLL_FIRST_NS), doubles, capped at POLL_STEP_NS.
+ * Returns the step to wait now. */
+static long backoff_next(long *step)
+{
+        *step = *step <= 0 ? POLL_FIRST_NS : *step * 2 > POLL_STEP_NS ? POLL_STEP_NS : *step * 2;
+        return *step;
+}
+
+static void sleep_backoff(long *step)
+{
+        sleep_ns(backoff_next(step));
+}
+
+static int64_t mono_ns(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* ---- small file helpers (no O_CREAT: a missing control file is an error, which is what
@@ -329,8 +355,11 @@ static int parse_mount_line(char *line, const char *prefix, nx_cgroup_mounts *m,
         mnt = fields[4];
         unescape_octal(mnt);
         if (strcmp(fstype, "cgroup2") == 0) {
-                if (!m->v2[0] && mount_path(m->v2, prefix, mnt, err) < 0)
+                if (m->v2[0])
+                        return 0;
+                if (mount_path(m->v2, prefix, mnt, err) < 0)
                         return -1;
+                m->v2_favordynmods = sopts && has_token(sopts, ',', "favordynmods");
                 return 0;
         }
         if (strcmp(fstype, "cgroup") != 0 || !sopts)
@@ -473,6 +502,7 @@ static const char *sys_base(const nx_cgroup_sys *sys)
 static int rmdir_retry(const char *dir, err_t *err)
 {
         signal_ctx s = { SIGKILL };
+        long step = 0;
 
         for (int i = 0; i < RMDIR_TRIES; i++) {
                 if (rmdir(dir) == 0 || errno == ENOENT)
@@ -486,7 +516,7 @@ static int rmdir_retry(const char *dir, err_t *err)
                         err_t ignored = ERR_INIT;
                         (void)for_each_pid(dir, signal_pid, &s, &ignored);
                 }
-                sleep_step();
+                sleep_backoff(&step);
         }
         return err_errno(err, EBUSY, "rmdir %s", dir);
 }
@@ -949,12 +979,13 @@ static int set_frozen(nx_cgroup *cg, bool frozen, err_t *err)
                         return 0;
                 /* FREEZING → FROZEN is asynchronous; killing before it settles only costs
                  * another round, so a bounded wait is enough */
+                long step = 0;
                 for (int i = 0; i < FREEZE_POLLS; i++) {
                         err_t e = ERR_INIT;
                         if (read_ctrl(dir, "freezer.state", text, sizeof(text), &e) < 0 ||
                             str_has_prefix(text, "FROZEN"))
                                 break;
-                        sleep_step();
+                        sleep_backoff(&step);
                 }
                 return 0;
         }
@@ -962,12 +993,13 @@ static int set_frozen(nx_cgroup *cg, bool frozen, err_t *err)
                 return -1;
         if (!frozen)
                 return 0;
+        long step = 0;
         for (int i = 0; i < FREEZE_POLLS; i++) {
                 err_t e = ERR_INIT;
                 if (read_ctrl(dir, "cgroup.events", text, sizeof(text), &e) < 0 ||
                     keyed_value(text, "frozen") == 1)
                         break;
-                sleep_step();
+                sleep_backoff(&step);
         }
         return 0;
 }
@@ -982,6 +1014,7 @@ int nx_cgroup_kill(nx_cgroup *cg, err_t *err)
         if (cg->has_kill)
                 return write_ctrl(cg->dirs[cg->v2_idx].path, "cgroup.kill", "1", err);
         dir = procs_dir(cg);
+        long step = 0;
         for (int round = 0; round < KILL_ROUNDS; round++) {
                 err_t e = ERR_INIT;
                 if (cg->freeze != FREEZE_NONE && set_frozen(cg, true, &e) < 0)
@@ -996,7 +1029,7 @@ int nx_cgroup_kill(nx_cgroup *cg, err_t *err)
                         return -1;
                 if (n == 0)
                         return 0;
-                sleep_step();
+                sleep_backoff(&step);
         }
         return err_setc(err, ERR_SYSTEM, "processes in %s survived %d kill rounds", dir,
                         KILL_ROUNDS);
@@ -1036,17 +1069,53 @@ int nx_cgroup_populated(const nx_cgroup *cg, bool *populated, err_t *err)
         return 0;
 }
 
+/* v2: the kernel signals every change of cgroup.events with POLLPRI (kernfs_notify), so the
+ * wait is woken the moment "populated" drops to 0; the poll timeout backs off from 50 us to
+ * 2 ms all the same (a file that does not notify — a test's fake tree — still converges).
+ * Without v2, the same backoff over cgroup.procs. Bounded by max_ms either way. */
 int nx_cgroup_wait_empty(nx_cgroup *cg, unsigned max_ms, err_t *err)
 {
-        unsigned steps = max_ms / (POLL_STEP_NS / 1000000) + 1;
+        int64_t deadline = mono_ns() + (int64_t)max_ms * 1000000;
+        long step = 0;
+        _cleanup_close_ int ev = -1;
+        char path[NX_CGROUP_PATH_MAX];
 
-        for (unsigned i = 0; i < steps; i++) {
+        if (cg && cg->n_dirs > 0 && cg->v2_idx >= 0 &&
+            join_path(path, cg->dirs[cg->v2_idx].path, "cgroup.events", err) == 0)
+                ev = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        for (;;) {
                 bool pop;
-                if (nx_cgroup_populated(cg, &pop, err) < 0)
+                if (ev >= 0) {
+                        char text[CTRL_FILE_MAX];
+                        ssize_t n = pread(ev, text, sizeof(text) - 1, 0);
+                        if (n < 0 && errno == EINTR)
+                                continue;
+                        if (n < 0)
+                                return err_errno(err, errno, "read %s", path);
+                        text[n] = '\0';
+                        int64_t v = keyed_value(text, "populated");
+                        if (v < 0)
+                                return err_setc(err, ERR_SYSTEM, "no \"populated\" in %s",
+                                                path);
+                        pop = v > 0;
+                } else if (nx_cgroup_populated(cg, &pop, err) < 0) {
                         return -1;
+                }
                 if (!pop)
                         return 0;
-                sleep_step();
+                int64_t left = deadline - mono_ns();
+                if (left <= 0)
+                        break;
+                long wait = backoff_next(&step);
+                if (wait > left)
+                        wait = (long)left;
+                if (ev >= 0) {
+                        struct pollfd pfd = { ev, POLLPRI, 0 };
+                        struct timespec ts = { 0, wait };
+                        (void)ppoll(&pfd, 1, &ts, NULL);   /* EINTR: just read again */
+                } else {
+                        sleep_ns(wait);
+                }
         }
         return err_setc(err, ERR_SYSTEM, "cgroup %s still has processes after %u ms",
                         cg->id, max_ms);

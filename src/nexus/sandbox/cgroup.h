@@ -69,6 +69,10 @@ typedef struct nx_cgroup_mounts {
         nx_cgroup_layout layout;
         char v2[NX_CGROUP_PATH_MAX];
         bool v2_ctrl[NX_CGROUP_CTRL_COUNT];  /* enabled in the v2 root's cgroup.subtree_control */
+        /* the cgroup2 mount has the favordynmods option (kernel >= 6.0): migrating a process
+         * into a cgroup (our join before exec) no longer waits for an RCU grace period in
+         * cgroup_threadgroup_rwsem, ~5-10 ms per directive start without it (doctor ⚠) */
+        bool v2_favordynmods;
         char v1[NX_CGROUP_CTRL_COUNT][NX_CGROUP_PATH_MAX];
 } nx_cgroup_mounts;
 
