@@ -505,11 +505,12 @@ echo
 note "Run another directive in the same facility:"
 echo "    curl -sS -X POST '$MS_URL/mothership/api/v1/facilities/$FID/directives' \\"
 echo "      -H 'Authorization: Bearer $API_TOKEN' -H 'Content-Type: application/json' \\"
-echo "      -d '{\"command\":\"git log --oneline -5\",\"sandbox_profile\":\"host\"}'"
+echo "      -d '{\"command\":\"git log --oneline -5\"}'      # profile untrusted (the default)"
 note "then read it (DID = the directive_id it printed):"
 echo "    curl -sS -H 'Authorization: Bearer $API_TOKEN' '$MS_URL/mothership/api/v1/facilities/$FID/directives/DID'"
 echo "    curl -sS -H 'Authorization: Bearer $API_TOKEN' '$MS_URL/mothership/api/v1/facilities/$FID/directives/DID/log?stream=stdout'"
 echo "    curl -sS -H 'Authorization: Bearer $API_TOKEN' '$MS_URL/mothership/api/v1/facilities/$FID/directives/DID/diff'"
+echo "    curl -sS -H 'Authorization: Bearer $API_TOKEN' '$MS_URL/mothership/api/v1/facilities/$FID/directives/DID/egress_events'"
 
 if [ "$DEMO_ONCE" = 1 ]; then
         exit "$RESULT"

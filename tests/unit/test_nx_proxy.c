@@ -14,6 +14,8 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -25,6 +27,7 @@
 #include "proxy/socks5.h"
 
 #define PUBLIC_IP "93.184.216.34"
+#define NODE_IP "11.22.33.98"     /* put on lo by the node-address test only */
 #define MAX_RECORDS 1024
 #define WAIT_MS 5000
 
@@ -285,6 +288,7 @@ static int fake_resolve(void *ud, const char *host, struct sockaddr_storage *a, 
                 { "unspec.test", { "::" } },
                 { "mixed.test", { "10.0.0.1", "::1", PUBLIC_IP } },
                 { "private.test", { "10.0.0.1", "192.168.1.1" } },
+                { "self.test", { NODE_IP } },
         };
         for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
                 if (strcmp(map[i].name, host) != 0)
@@ -919,6 +923,41 @@ static void test_connect_unrestricted_public_name_allowed(void **state)
         echo_roundtrip(fd, "x");
         close(fd);
         assert_string_equal(rs(record(0), "reason_code"), "OK");
+}
+
+/* Runs `ip addr VERB NODE_IP/32 dev lo`; returns its exit status, or -1 when it cannot run. */
+static int ip_addr_lo(const char *verb)
+{
+        char w[7][32];
+        const char *words[] = { "ip", "addr", verb, NODE_IP "/32", "dev", "lo" };
+        char *argv[7];
+        for (size_t i = 0; i < 6; i++) {
+                str_copy(w[i], sizeof(w[i]), words[i]);
+                argv[i] = w[i];
+        }
+        argv[6] = NULL;
+        pid_t pid;
+        if (posix_spawnp(&pid, "ip", NULL, NULL, argv, environ) != 0)
+                return -1;
+        int st = 0;
+        if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
+                return -1;
+        return WEXITSTATUS(st);
+}
+
+/* Security review L4: a public address of the node itself is the node — denied like loopback,
+ * also in unrestricted mode. The address is put on lo for the test and removed after. */
+static void test_connect_unrestricted_node_address_denied(void **state)
+{
+        (void)state;
+        if (geteuid() != 0 || ip_addr_lo("add") != 0)
+                SKIP_BECAUSE("cannot add a test address to lo (needs root and iproute2)");
+        start(CAP_UNRESTRICTED);
+        int rc = http_connect("self.test:443", NULL, NULL);
+        (void)ip_addr_lo("del");
+        assert_int_equal(rc, 403);
+        assert_deny(0, "DNS_DENIED", "CONNECT");
+        assert_string_equal(rs(record(0), "resolved_ip"), NODE_IP);
 }
 
 static void test_connect_host_header_mismatch_400(void **state)
@@ -1720,6 +1759,7 @@ int main(void)
                 T(test_connect_inside_tunnel_is_opaque),
                 T(test_connect_wildcard_subdomain_allowed_apex_denied),
                 T(test_connect_unrestricted_public_name_allowed),
+                T(test_connect_unrestricted_node_address_denied),
                 T(test_connect_host_header_mismatch_400),
                 T(test_connect_host_header_port_mismatch_400),
                 T(test_connect_duplicate_host_headers_400),

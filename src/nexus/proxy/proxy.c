@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +75,10 @@ struct nx_proxy {
         bool closing;
         void (*done)(void *ud);
         void *done_ud;
+        /* the node's own interface addresses, read at creation: a public address of this
+         * machine is still this machine (security review L4) */
+        struct in6_addr local[NX_PROXY_LOCAL_MAX];      /* IPv4 as v4-mapped */
+        size_t nlocal;
 };
 
 struct nx_conn {
@@ -678,6 +683,50 @@ static void sa_text(const struct sockaddr *sa, char *out, size_t outsz)
 }
 
 /* §7.8 with D14: classify EVERY answer; skip denied ones; dial the first allowed one. */
+/* sa as an IPv6 address (IPv4 → ::ffff:a.b.c.d); false for other families. */
+static bool sa_as_v6(const struct sockaddr *sa, struct in6_addr *out)
+{
+        if (sa->sa_family == AF_INET6) {
+                *out = ((const struct sockaddr_in6 *)sa)->sin6_addr;
+                return true;
+        }
+        if (sa->sa_family != AF_INET)
+                return false;
+        memset(out, 0, sizeof(*out));
+        out->s6_addr[10] = out->s6_addr[11] = 0xff;
+        memcpy(&out->s6_addr[12], &((const struct sockaddr_in *)sa)->sin_addr, 4);
+        return true;
+}
+
+static void load_local_addresses(nx_proxy *p)
+{
+        struct ifaddrs *ifs = NULL;
+        if (getifaddrs(&ifs) < 0)
+                return;
+        for (struct ifaddrs *i = ifs; i && p->nlocal < NX_PROXY_LOCAL_MAX; i = i->ifa_next)
+                if (i->ifa_addr && sa_as_v6(i->ifa_addr, &p->local[p->nlocal]))
+                        p->nlocal++;
+        freeifaddrs(ifs);
+}
+
+/* A destination that is one of the node's own addresses (any interface, any range) is denied
+ * like a private one: it reaches services of the host bound to 0.0.0.0. */
+static bool is_node_address(const nx_proxy *p, const struct sockaddr *sa)
+{
+        struct in6_addr a;
+        if (!sa_as_v6(sa, &a))
+                return false;
+        for (size_t i = 0; i < p->nlocal; i++)
+                if (memcmp(&a, &p->local[i], sizeof(a)) == 0)
+                        return true;
+        return false;
+}
+
+static bool destination_denied(const nx_proxy *p, const struct sockaddr *sa)
+{
+        return addr_is_denied(addr_classify_sockaddr(sa, sa_len(sa))) || is_node_address(p, sa);
+}
+
 static void conn_pick(nx_conn *c, const struct sockaddr *const *addrs, size_t n)
 {
         c->resolved_ip[0] = '\0';
@@ -687,7 +736,7 @@ static void conn_pick(nx_conn *c, const struct sockaddr *const *addrs, size_t n)
                         continue;
                 if (!c->resolved_ip[0])
                         sa_text(sa, c->resolved_ip, sizeof(c->resolved_ip));
-                if (addr_is_denied(addr_classify_sockaddr(sa, sa_len(sa))))
+                if (destination_denied(c->p, sa))
                         continue;
                 sa_text(sa, c->resolved_ip, sizeof(c->resolved_ip));
                 memset(&c->target, 0, sizeof(c->target));
@@ -840,7 +889,7 @@ static void conn_decide(nx_conn *c)
                 return;
         }
         const struct sockaddr *sa = (const struct sockaddr *)&c->target;
-        if (addr_is_denied(addr_classify_sockaddr(sa, sa_len(sa)))) {
+        if (destination_denied(p, sa)) {
                 deny(c, NET_REASON_DNS_DENIED, 403, "connection failed",
                      NX_SOCKS5_REP_NOT_ALLOWED);
                 return;
@@ -1303,6 +1352,7 @@ nx_proxy *nx_proxy_new(uv_loop_t *loop, const char *directive_id, const json_t *
         p->loop = loop;
         p->fn = fn;
         p->ud = ud;
+        load_local_addresses(p);
         uv_timer_init(loop, &p->life);
         p->life.data = p;
         p->handles = 1;
