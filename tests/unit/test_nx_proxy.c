@@ -945,6 +945,34 @@ static int ip_addr_lo(const char *verb)
         return WEXITSTATUS(st);
 }
 
+/* Security review L2: lookups beyond NX_PROXY_DNS_INFLIGHT per proxy wait in a queue that
+ * drains as lookups finish (the real resolver: "localhost" comes from /etc/hosts, answers
+ * loopback only, so each is denied DNS_DENIED quickly). A stalled queue would leave the
+ * waiting ones to the 10 s connect timeout, which answers differently. */
+static void test_lookups_beyond_the_cap_are_queued_and_all_answered(void **state)
+{
+        (void)state;
+        start_args a = { .cap = CAP_UNRESTRICTED };
+        a.opts.no_summary = true;
+        on_loop(do_start, &a);
+        assert_non_null(H.proxy);
+        enum { N = 3 * NX_PROXY_DNS_INFLIGHT };
+        int fds[N];
+        for (int i = 0; i < N; i++) {
+                fds[i] = dial_proxy();
+                send_str(fds[i], "CONNECT localhost:443 HTTP/1.1\r\n\r\n");
+        }
+        for (int i = 0; i < N; i++) {
+                char head[2048];
+                recv_head(fds[i], head, sizeof(head));
+                assert_int_equal(status_of(head), 403);
+                close(fds[i]);
+        }
+        assert_int_equal(wait_records(N), N);
+        for (int i = 0; i < N; i++)
+                assert_string_equal(rs(record((size_t)i), "reason_code"), "DNS_DENIED");
+}
+
 /* Security review L4: a public address of the node itself is the node — denied like loopback,
  * also in unrestricted mode. The address is put on lo for the test and removed after. */
 static void test_connect_unrestricted_node_address_denied(void **state)
@@ -1760,6 +1788,7 @@ int main(void)
                 T(test_connect_wildcard_subdomain_allowed_apex_denied),
                 T(test_connect_unrestricted_public_name_allowed),
                 T(test_connect_unrestricted_node_address_denied),
+                T(test_lookups_beyond_the_cap_are_queued_and_all_answered),
                 T(test_connect_host_header_mismatch_400),
                 T(test_connect_host_header_port_mismatch_400),
                 T(test_connect_duplicate_host_headers_400),

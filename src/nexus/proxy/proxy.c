@@ -79,6 +79,10 @@ struct nx_proxy {
          * machine is still this machine (security review L4) */
         struct in6_addr local[NX_PROXY_LOCAL_MAX];      /* IPv4 as v4-mapped */
         size_t nlocal;
+        /* lookups run on libuv's shared pool: at most NX_PROXY_DNS_INFLIGHT per proxy, the
+         * rest wait here in arrival order (security review L2) */
+        unsigned gai_inflight;
+        nx_conn *gai_wait_head, *gai_wait_tail;
 };
 
 struct nx_conn {
@@ -105,6 +109,8 @@ struct nx_conn {
 
         uv_getaddrinfo_t gai;
         bool gai_active;
+        bool gai_waiting;               /* queued behind the per-proxy lookup cap */
+        nx_conn *gai_next;
         bool gai_cancelled;             /* uv_cancel tried once (never twice) */
         uv_connect_t creq;
 
@@ -248,12 +254,31 @@ static void conn_gai_cancel(nx_conn *c)
         }
 }
 
+static void gai_unqueue(nx_conn *c)
+{
+        nx_proxy *p = c->p;
+        nx_conn **pp = &p->gai_wait_head, *prev = NULL;
+        while (*pp && *pp != c) {
+                prev = *pp;
+                pp = &(*pp)->gai_next;
+        }
+        if (*pp) {
+                *pp = c->gai_next;
+                if (p->gai_wait_tail == c)
+                        p->gai_wait_tail = prev;
+        }
+        c->gai_next = NULL;
+        c->gai_waiting = false;
+}
+
 static void conn_close(nx_conn *c)
 {
         if (c->closing)
                 return;
         c->closing = true;
         c->state = CS_CLOSED;
+        if (c->gai_waiting)
+                gai_unqueue(c);
         conn_gai_cancel(c);          /* if it already runs, its callback unrefs */
         close_handle(c, (uv_handle_t *)&c->client);
         close_handle(c, (uv_handle_t *)&c->timer);
@@ -752,9 +777,27 @@ static void conn_pick(nx_conn *c, const struct sockaddr *const *addrs, size_t n)
         deny(c, NET_REASON_DNS_DENIED, 403, "connection failed", NX_SOCKS5_REP_NOT_ALLOWED);
 }
 
+static void gai_start(nx_conn *c);
+
+/* Starts waiting lookups while the proxy is under its cap. */
+static void gai_pump(nx_proxy *p)
+{
+        while (p->gai_inflight < NX_PROXY_DNS_INFLIGHT && p->gai_wait_head) {
+                nx_conn *next = p->gai_wait_head;
+                gai_unqueue(next);
+                if (!next->closing && next->state == CS_RESOLVING)
+                        gai_start(next);
+        }
+}
+
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
         nx_conn *c = req->data;
+        nx_proxy *p = c->p;
+        /* before c may be freed below (and p with it, when it was the last connection of a
+         * closing proxy — whose queue is then empty, as every queued connection closed) */
+        p->gai_inflight--;
+        gai_pump(p);
         c->gai_active = false;
         if (c->closing || c->state != CS_RESOLVING) {
                 if (res)
@@ -808,6 +851,23 @@ static void conn_resolve(nx_conn *c)
                 conn_pick(c, addrs, n);
                 return;
         }
+        if (p->gai_inflight >= NX_PROXY_DNS_INFLIGHT) {
+                /* waits for a free slot; the connect timeout armed above still runs */
+                c->gai_waiting = true;
+                c->gai_next = NULL;
+                if (p->gai_wait_tail)
+                        p->gai_wait_tail->gai_next = c;
+                else
+                        p->gai_wait_head = c;
+                p->gai_wait_tail = c;
+                return;
+        }
+        gai_start(c);
+}
+
+static void gai_start(nx_conn *c)
+{
+        nx_proxy *p = c->p;
         struct addrinfo hints;
         memset(&hints, 0, sizeof(hints));
         hints.ai_family = AF_UNSPEC;
@@ -822,7 +882,9 @@ static void conn_resolve(nx_conn *c)
                 c->refs--;
                 deny(c, NET_REASON_DNS_DENIED, 403, "connection failed",
                      NX_SOCKS5_REP_HOST_UNREACHABLE);
+                return;
         }
+        p->gai_inflight++;
 }
 
 /* ── decision ────────────────────────────────────────────────────────────────────────────── */

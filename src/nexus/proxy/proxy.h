@@ -46,6 +46,7 @@
 #define NX_PROXY_CONNECT_TIMEOUT_MS 10000
 #define NX_PROXY_IDLE_TIMEOUT_MS 300000
 #define NX_PROXY_MAX_CONNS 256
+#define NX_PROXY_DNS_INFLIGHT 8   /* lookups running at once per proxy; the rest queue */
 #define NX_PROXY_LOCAL_MAX 64     /* node interface addresses remembered per proxy */
 #define NX_PROXY_HEAD_MAX 16384          /* request head cap (HTTP and SOCKS5 alike) */
 #define NX_PROXY_RESOLVE_MAX 16          /* answers considered per lookup */
