@@ -950,7 +950,7 @@ def test_untrusted_clone_runs_inside_the_sandbox_through_the_proxy(ctx):
 def test_untrusted_diff_of_host_repository(ctx):
     """A facility that already holds a git repository (prepared on the host, root-owned) is
     handed to the sandbox uid; the command changes a tracked file; the diff is collected (in
-    the no-network git jail, D15) and visible through the user API."""
+    the directive's own sandbox stack, no network, D15) and visible through the user API."""
     w, tid = new_fixture(ctx)
     with contextlib.ExitStack() as st:
         repo = st.enter_context(GitHttpServer({"app.txt": "alpha\nv1\n"}, root=ctx.tmp))

@@ -7,6 +7,7 @@
 #include "sandbox/bwrap.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -22,6 +23,7 @@
 #include <unistd.h>
 
 #include "agent/envinject.h"
+#include "agent/gitsafe.h"
 #include "core/cleanup.h"
 #include "core/json.h"
 #include "core/str.h"
@@ -1030,6 +1032,213 @@ static void test_prepare_refuses_root_sandbox_uid(void **state)
         assert_string_equal(err.msg, "sandbox uid/gid must not be 0");
 }
 
+/* ---------------------------------------------------------------- sandboxed diff (D15) -- */
+
+static int sh_run(const char *script)
+{
+        pid_t p = fork();
+        if (p == 0) {
+                execl("/bin/sh", "sh", "-c", script, (char *)NULL);
+                _exit(127);
+        }
+        int st = 0;
+        while (waitpid(p, &st, 0) < 0 && errno == EINTR)
+                ;
+        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* A repository in a fresh facility (/tmp/nx-d15-XXXXXX): a.txt committed, then `extra`
+ * (shell, run in the repository) and a.txt changed. */
+static void make_repo(char *dir, size_t sz, const char *extra)
+{
+        str_copy(dir, sz, "/tmp/nx-d15-XXXXXX");
+        assert_non_null(mkdtemp(dir));
+        assert_int_equal(chmod(dir, 0755), 0);
+        char script[4096];
+        assert_true(str_printf(script, sizeof(script),
+                               "set -e; cd '%s'; git init -q .; printf 'hello\\n' > a.txt; "
+                               "git add a.txt; git -c user.email=t@t -c user.name=t commit -q "
+                               "-m init; %s; printf 'changed\\n' >> a.txt",
+                               dir, extra) > 0);
+        assert_int_equal(sh_run(script), 0);
+}
+
+static void remove_repo(const char *dir)
+{
+        if (str_has_prefix(dir, "/tmp/nx-d15-"))
+                nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static nx_bwrap_run diff_base(const char *fac, char *id, size_t idsz)
+{
+        next_id(id, idsz);
+        return (nx_bwrap_run){ .directive_id = id, .command = "unused", .facility_path = fac,
+                               .cwd = "", .envp = dir_env, .bwrap_path = bwrap_path,
+                               .helper_path = helper_path, .landlock_min_abi = 1,
+                               .drop_ids = geteuid() == 0, .uid = NX_SANDBOX_DEFAULT_UID,
+                               .gid = NX_SANDBOX_DEFAULT_UID, .cgroup_sys = &real_sys };
+}
+
+static bool git_available(void)
+{
+        return access("/usr/bin/git", X_OK) == 0;
+}
+
+#define NEED_GIT() do { NEED_STACK(); if (!git_available()) SKIP_BECAUSE("git missing"); } while (0)
+
+static void test_diff_sandboxed_returns_the_change(void **state)
+{
+        NEED_GIT();
+        char dir[64], id[64];
+        make_repo(dir, sizeof(dir), "true");
+        nx_bwrap_run in = diff_base(dir, id, sizeof(id));
+        nx_git_result g;
+        err_t err = ERR_INIT;
+        int rc = nx_git_diff_sandboxed(&in, 1 << 20, 30000, &g, &err);
+        if (rc < 0)
+                fail_msg("%s (log: %s)", err.msg, g.log);
+        assert_int_equal(g.exit_code, 0);
+        assert_false(g.out_truncated);
+        assert_false(g.timed_out);
+        assert_non_null(g.out);
+        char *text = strndup((const char *)g.out, g.out_len);
+        assert_non_null(strstr(text, "diff --git a/a.txt b/a.txt"));
+        assert_non_null(strstr(text, "+changed"));
+        free(text);
+        nx_git_result_free(&g);
+        remove_repo(dir);
+}
+
+static void test_diff_sandboxed_without_git_dir_is_empty(void **state)
+{
+        NEED_GIT();
+        char dir[] = "/tmp/nx-d15-XXXXXX", id[64];
+        assert_non_null(mkdtemp(dir));
+        nx_bwrap_run in = diff_base(dir, id, sizeof(id));
+        nx_git_result g;
+        err_t err = ERR_INIT;
+        assert_int_equal(nx_git_diff_sandboxed(&in, 1 << 20, 30000, &g, &err), 0);
+        assert_int_equal(g.exit_code, 0);
+        assert_int_equal(g.out_len, 0);
+        nx_git_result_free(&g);
+        remove_repo(dir);
+}
+
+/* The attack of review finding M3: the repository's config runs a program writing a marker
+ * to a host path. Inside the sandbox it runs (ran-inside appears in the facility) but the
+ * marker lands in the sandbox's private /tmp, never on the host; the control shows the same
+ * repository DOES write the marker under plain host git. */
+static void test_diff_sandboxed_hostile_config_cannot_reach_host(void **state)
+{
+        NEED_GIT();
+        char marker[64], extra[1024], dir[64], id[64];
+        str_printf(marker, sizeof(marker), "/tmp/nx-d15-marker-%ld", (long)getpid());
+        unlink(marker);
+        assert_true(str_printf(extra, sizeof(extra),
+                               "printf '* filter=evil\\n' > .gitattributes; "
+                               "git config core.fsmonitor 'touch %s; false'; "
+                               "git config diff.external 'sh -c \"touch %s\"'; "
+                               "git config filter.evil.clean 'sh -c \"touch %s; touch ran-inside; "
+                               "cat\"'",
+                               marker, marker, marker) > 0);
+        make_repo(dir, sizeof(dir), extra);
+        nx_bwrap_run in = diff_base(dir, id, sizeof(id));
+        nx_git_result g;
+        err_t err = ERR_INIT;
+        int rc = nx_git_diff_sandboxed(&in, 1 << 20, 30000, &g, &err);
+        if (rc < 0)
+                fail_msg("%s (log: %s)", err.msg, g.log);
+        assert_int_equal(g.exit_code, 0);
+        nx_git_result_free(&g);
+        assert_int_equal(access(marker, F_OK), -1);   /* not on the host */
+        char ran[128];
+        str_printf(ran, sizeof(ran), "%s/ran-inside", dir);
+        assert_int_equal(access(ran, F_OK), 0);       /* the config did run, in the sandbox */
+        /* control: plain host git runs the same config and writes the marker */
+        char cmd[256];
+        str_printf(cmd, sizeof(cmd), "git -c safe.directory='*' -C '%s' diff HEAD >/dev/null 2>&1",
+                   dir);
+        (void)sh_run(cmd);
+        assert_int_equal(access(marker, F_OK), 0);
+        unlink(marker);
+        remove_repo(dir);
+}
+
+static void test_diff_sandboxed_output_capped_and_flagged(void **state)
+{
+        NEED_GIT();
+        char dir[64], id[64];
+        make_repo(dir, sizeof(dir), "true");
+        char cmd[256];
+        str_printf(cmd, sizeof(cmd), "seq 1 20000 >> '%s/a.txt'", dir);
+        assert_int_equal(sh_run(cmd), 0);
+        nx_bwrap_run in = diff_base(dir, id, sizeof(id));
+        nx_git_result g;
+        err_t err = ERR_INIT;
+        int rc = nx_git_diff_sandboxed(&in, 1000, 30000, &g, &err);
+        if (rc < 0)
+                fail_msg("%s (log: %s)", err.msg, g.log);
+        assert_int_equal(g.exit_code, 0);
+        assert_true(g.out_truncated);
+        assert_int_equal(g.out_len, 1000);
+        assert_memory_equal(g.out, "diff --git a/a.txt", 18);
+        nx_git_result_free(&g);
+        remove_repo(dir);
+}
+
+/* True when some process runs `sleep 987654` (the looping repository config below). */
+static bool sleeper_alive(void)
+{
+        DIR *d = opendir("/proc");
+        assert_non_null(d);
+        bool found = false;
+        struct dirent *e;
+        while (!found && (e = readdir(d))) {
+                if (e->d_name[0] < '0' || e->d_name[0] > '9')
+                        continue;
+                char p[64], buf[256];
+                str_printf(p, sizeof(p), "/proc/%s/cmdline", e->d_name);
+                int fd = open(p, O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                        continue;
+                ssize_t n = read(fd, buf, sizeof(buf) - 1);
+                close(fd);
+                if (n > 0 && (size_t)n == sizeof("sleep\0987654") &&
+                    memcmp(buf, "sleep\0987654", (size_t)n) == 0)
+                        found = true;
+        }
+        closedir(d);
+        return found;
+}
+
+/* A config that never ends (a clean filter that sleeps; fsmonitor too, though the diff's
+ * command line switches fsmonitor off): killed at the timeout with its whole cgroup. */
+static void test_diff_sandboxed_endless_config_killed_at_timeout(void **state)
+{
+        NEED_GIT();
+        char dir[64], id[64];
+        make_repo(dir, sizeof(dir),
+                  "printf '* filter=slow\\n' > .gitattributes; "
+                  "git config core.fsmonitor 'sleep 987654'; "
+                  "git config filter.slow.clean 'sleep 987654'");
+        nx_bwrap_run in = diff_base(dir, id, sizeof(id));
+        nx_git_result g;
+        err_t err = ERR_INIT;
+        assert_int_equal(nx_git_diff_sandboxed(&in, 1 << 20, 1500, &g, &err), -1);
+        assert_true(g.timed_out);
+        assert_non_null(strstr(err.msg, "timed out"));
+        assert_false(sleeper_alive());
+        nx_git_result_free(&g);
+        remove_repo(dir);
+}
+
+#define DIFF_TESTS \
+                cmocka_unit_test(test_diff_sandboxed_returns_the_change), \
+                cmocka_unit_test(test_diff_sandboxed_without_git_dir_is_empty), \
+                cmocka_unit_test(test_diff_sandboxed_hostile_config_cannot_reach_host), \
+                cmocka_unit_test(test_diff_sandboxed_output_capped_and_flagged), \
+                cmocka_unit_test(test_diff_sandboxed_endless_config_killed_at_timeout),
+
 static int group_setup(void **state)
 {
         err_t err = ERR_INIT;
@@ -1100,6 +1309,7 @@ int main(void)
                 cmocka_unit_test(test_real_memory_hog_oom_killed),
                 cmocka_unit_test(test_real_bwrap_failing_early_is_an_error),
                 cmocka_unit_test(test_real_health_is_healthy),
+                DIFF_TESTS
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

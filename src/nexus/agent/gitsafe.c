@@ -16,6 +16,9 @@
 #include "core/cleanup.h"
 #include "core/clock.h"
 #include "core/str.h"
+#include "sandbox/bwrap.h"
+#include "sandbox/cgroup.h"
+#include "sandbox/proctree.h"
 
 void nx_git_result_free(nx_git_result *r)
 {
@@ -100,6 +103,35 @@ static const char *const git_diff_env[] = {
         NULL,
 };
 
+/* stdout (diff): keep at most max_out bytes; the caller keeps reading (and dropping) the
+ * rest so the writer never blocks, and out_truncated says so. */
+static void take_out(nx_git_result *res, const char *data, size_t n, size_t max_out,
+                     size_t *cap_alloc)
+{
+        size_t room = max_out > res->out_len ? max_out - res->out_len : 0;
+        size_t take = n < room ? n : room;
+        if (take < n)
+                res->out_truncated = true;
+        if (!take)
+                return;
+        if (res->out_len + take > *cap_alloc) {
+                size_t want = *cap_alloc ? *cap_alloc * 2 : 65536;
+                while (want < res->out_len + take)
+                        want *= 2;
+                if (want > max_out)
+                        want = max_out;
+                uint8_t *p = realloc(res->out, want);
+                if (!p) {
+                        res->out_truncated = true;
+                        return;
+                }
+                res->out = p;
+                *cap_alloc = want;
+        }
+        memcpy(res->out + res->out_len, data, take);
+        res->out_len += take;
+}
+
 static int run_jailed(char *const argv[], const char *const *envp, int64_t timeout_ms,
                       size_t max_out, bool out_to_log, nx_git_result *res, err_t *err)
 {
@@ -166,29 +198,7 @@ static int run_jailed(char *const argv[], const char *const *envp, int64_t timeo
                                 append_tail(res, tmp, (size_t)r);
                                 continue;
                         }
-                        /* stdout (diff): keep at most max_out bytes, keep reading the rest */
-                        size_t room = max_out > res->out_len ? max_out - res->out_len : 0;
-                        size_t take = (size_t)r < room ? (size_t)r : room;
-                        if (take < (size_t)r)
-                                res->out_truncated = true;
-                        if (take) {
-                                if (res->out_len + take > cap_alloc) {
-                                        size_t want = cap_alloc ? cap_alloc * 2 : 65536;
-                                        while (want < res->out_len + take)
-                                                want *= 2;
-                                        if (want > max_out)
-                                                want = max_out;
-                                        uint8_t *p = realloc(res->out, want);
-                                        if (!p) {
-                                                res->out_truncated = true;
-                                                continue;
-                                        }
-                                        res->out = p;
-                                        cap_alloc = want;
-                                }
-                                memcpy(res->out + res->out_len, tmp, take);
-                                res->out_len += take;
-                        }
+                        take_out(res, tmp, (size_t)r, max_out, &cap_alloc);
                 }
         }
         for (int i = 0; i < 2; i++)
@@ -391,4 +401,159 @@ int nx_git_diff(const char *bwrap_path, const char *facility_path, size_t max_by
         int r = run_jailed(a.v, git_diff_env, timeout_ms, max_bytes, false, res, err);
         unlink(clean_cfg);
         return r < 0 ? err_wrap(err, "git diff") : 0;
+}
+
+/* ---------------------------------------------------------------- untrusted (D15) ---- */
+
+/* The diff's environment inside the directive's sandbox: git_diff_env without PATH and
+ * HOME, which nx_bwrap_sandbox_env sets (the sandbox's PATH, HOME=/workspace). */
+static const char *const git_sandbox_env[] = {
+        "LANG=C.UTF-8",
+        "LC_ALL=C.UTF-8",
+        "GIT_CONFIG_NOSYSTEM=1",
+        "GIT_CONFIG_GLOBAL=/dev/null",
+        "GIT_TERMINAL_PROMPT=0",
+        "GIT_ASKPASS=true",
+        "SSH_ASKPASS=true",
+        "GIT_PROTOCOL_FROM_USER=0",
+        "GIT_ALLOW_PROTOCOL=http:https:ssh:git",
+        "GIT_PAGER=cat",
+        "GIT_OPTIONAL_LOCKS=0",
+        "GIT_DIR=/workspace/.git",
+        "GIT_COMMON_DIR=/workspace/.git",
+        "GIT_WORK_TREE=/workspace",
+        "GIT_ATTR_NOSYSTEM=1",
+        NULL,
+};
+
+/* Reads the sandbox's stdout (capped) and stderr (tail) until both close or the deadline;
+ * at the deadline the whole cgroup is killed (a repository filter or fsmonitor that never
+ * ends, and everything it forked). Then reaps bwrap. */
+static void sandbox_collect(nx_child *c, nx_cgroup *cg, int64_t timeout_ms, size_t max_out,
+                            nx_git_result *res)
+{
+        int64_t deadline = clock_mono_ms() + timeout_ms;
+        size_t cap_alloc = 0;
+        char tmp[16384];
+        err_t ign = ERR_INIT;
+        while (c->stdout_fd >= 0 || c->stderr_fd >= 0) {
+                int64_t left = deadline - clock_mono_ms();
+                if (left <= 0) {
+                        res->timed_out = true;
+                        (void)nx_child_kill_tree(c, cg, SIGKILL, &ign);
+                        break;
+                }
+                struct pollfd pfd[2] = { { c->stdout_fd, POLLIN, 0 }, { c->stderr_fd, POLLIN, 0 } };
+                int n = poll(pfd, 2, (int)(left > 1000 ? 1000 : left));
+                if (n < 0 && errno != EINTR)
+                        break;
+                for (int i = 0; i < 2; i++) {
+                        int *fd = i == 0 ? &c->stdout_fd : &c->stderr_fd;
+                        if (*fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                                continue;
+                        ssize_t r = read(*fd, tmp, sizeof(tmp));
+                        if (r < 0 && (errno == EAGAIN || errno == EINTR))
+                                continue;
+                        if (r <= 0) {
+                                close(*fd);
+                                *fd = -1;
+                                continue;
+                        }
+                        if (i == 1)
+                                append_tail(res, tmp, (size_t)r);
+                        else
+                                take_out(res, tmp, (size_t)r, max_out, &cap_alloc);
+                }
+        }
+        if (!res->timed_out && nx_child_reap(c, false, &ign) == 0) {
+                /* both pipes closed but bwrap still runs: bounded by the same deadline */
+                while (clock_mono_ms() < deadline && nx_child_reap(c, false, &ign) == 0) {
+                        struct timespec ts = { 0, 20 * 1000000L };
+                        nanosleep(&ts, NULL);
+                }
+                if (!c->reaped) {
+                        res->timed_out = true;
+                        (void)nx_child_kill_tree(c, cg, SIGKILL, &ign);
+                }
+        }
+        if (!c->reaped)
+                (void)nx_child_reap(c, true, &ign);
+        /* nothing the diff started outlives it */
+        (void)nx_cgroup_kill(cg, &ign);
+        res->exit_code = c->reaped ? nx_wait_status_to_exit_code(c->wait_status) : -1;
+}
+
+int nx_git_diff_sandboxed(const struct nx_bwrap_run *base, size_t max_bytes, int64_t timeout_ms,
+                          nx_git_result *res, err_t *err)
+{
+        memset(res, 0, sizeof(*res));
+        res->exit_code = -1;
+        if (!base || !base->directive_id || !base->facility_path)
+                return err_set(err, "git diff: no sandbox description");
+        char gitdir[4200];
+        if (str_printf(gitdir, sizeof(gitdir), "%s/.git", base->facility_path) < 0)
+                return err_set(err, "git diff: facility path too long");
+        if (!is_dir(gitdir)) {   /* lstat: a .git symlink is not followed */
+                res->exit_code = 0;
+                return 0;
+        }
+        /* its own cgroup (the directive's may still be being removed), same limits */
+        char id[NX_CGROUP_ID_MAX + 1];
+        if (str_printf(id, sizeof(id), "%s.diff", base->directive_id) < 0)
+                return err_set(err, "git diff: directive id too long");
+        /* Same arguments as nx_git_diff (the output is the same for every profile); the
+         * repository's own config is NOT replaced here: whatever it still runs (filters...)
+         * runs with exactly the directive's privileges, inside its sandbox. */
+        const char *argv[MAX_ARGS];
+        size_t n = 0;
+        argv[n++] = "git";
+        const char *const cfg[] = { GIT_SAFE_CONFIG };
+        for (size_t i = 0; i < sizeof(cfg) / sizeof(cfg[0]); i++)
+                argv[n++] = cfg[i];
+        static const char *const tail[] = { "--no-pager", "diff", "--no-ext-diff",
+                                            "--no-textconv", "--no-color", "HEAD", NULL };
+        for (size_t i = 0; tail[i]; i++)
+                argv[n++] = tail[i];
+        argv[n] = NULL;
+
+        nx_bwrap_run in = *base;
+        in.directive_id = id;
+        in.command = NULL;
+        in.shell = NULL;
+        in.argv = (char *const *)(uintptr_t)argv;            /* never written */
+        in.cwd = "";
+        in.envp = (char *const *)(uintptr_t)git_sandbox_env; /* never written */
+        in.net = NULL;        /* no proxy listener: the empty netns has no way out */
+        in.repo_url = NULL;
+        nx_bwrap_prepared prep;
+        if (nx_bwrap_prepare(&in, &prep, err) < 0)
+                return err_wrap(err, "git diff: sandbox setup failed");
+        nx_child c = NX_CHILD_INIT;
+        int rc = -1;
+        pid_t sp = 0;
+        err_t ign = ERR_INIT;
+        if (nx_spawn(&prep.req, &c, err) < 0) {
+                err_wrap(err, "git diff: start bwrap");
+                goto out;
+        }
+        nx_bwrap_after_spawn(&prep);
+        if (nx_bwrap_child_pid(&prep, NX_BWRAP_INFO_TIMEOUT_MS, &sp, err) < 0 ||
+            nx_bwrap_release(&prep, err) < 0) {
+                (void)nx_child_kill_tree(&c, prep.cgroup, SIGKILL, &ign);
+                (void)nx_child_reap(&c, true, &ign);
+                err_wrap(err, "git diff: sandbox setup failed");
+                goto out;
+        }
+        sandbox_collect(&c, prep.cgroup, timeout_ms, max_bytes, res);
+        rc = 0;
+out:
+        nx_child_close(&c);
+        err_t ferr = ERR_INIT;
+        if (nx_bwrap_prepared_free(&prep, &ferr) < 0 && rc == 0) {
+                rc = err_set(err, "git diff: cgroup cleanup failed: %s", ferr.msg);
+        }
+        if (rc == 0 && res->timed_out)
+                rc = err_setc(err, ERR_SYSTEM, "git diff: git timed out after %lld ms",
+                              (long long)timeout_ms);
+        return rc;
 }

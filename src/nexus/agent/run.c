@@ -114,6 +114,7 @@ struct nx_run {
 static void run_step(nx_run *r);
 static void upload_pump(nx_run *r);
 static void run_cancel(nx_run *r, const char *why);
+static void bwrap_run_fill(nx_run *r, nx_bwrap_run *out);
 
 /* ---------------------------------------------------------------- helpers ------------- */
 
@@ -378,8 +379,15 @@ static void diff_work(uv_work_t *w)
         err_t err = ERR_INIT;
         int64_t max = r->lease.spec.limits.has_max_diff_bytes && r->lease.spec.limits.max_diff_bytes > 0
                               ? r->lease.spec.limits.max_diff_bytes : 1048576;
-        r->git_rc = nx_git_diff(r->d->cfg->bwrap.bwrap_path, r->fac.path, (size_t)max, 30000,
-                                &r->git, &err);
+        if (strcmp(r->profile, "untrusted") == 0) {
+                /* D15 (review M3): in the directive's own sandbox stack, never on the host */
+                nx_bwrap_run in;
+                bwrap_run_fill(r, &in);
+                r->git_rc = nx_git_diff_sandboxed(&in, (size_t)max, 30000, &r->git, &err);
+        } else {
+                r->git_rc = nx_git_diff(r->d->cfg->bwrap.bwrap_path, r->fac.path, (size_t)max,
+                                        30000, &r->git, &err);
+        }
         if (r->git_rc < 0)
                 str_copy(r->git_err, sizeof(r->git_err), err.msg);
 }
@@ -777,6 +785,39 @@ static void egress_audit(void *ud, json_t *record)
                 nx_egress_report_audit_cb(r->egress, record);
 }
 
+/* The directive's sandbox description (bwrap_setup; the untrusted diff runs in the same
+ * stack, D15). Strings are borrowed from r and d. */
+static void bwrap_run_fill(nx_run *r, nx_bwrap_run *out)
+{
+        nx_daemon *d = r->d;
+        const wire_directive_spec *sp = &r->lease.spec;
+        const wire_limits *l = &sp->limits;
+        *out = (nx_bwrap_run){ .directive_id = r->id,
+                               .command = sp->command,
+                               .shell = sp->shell,
+                               .facility_path = r->fac.path,
+                               .cwd = sp->cwd,
+                               .envp = r->senv,
+                               /* a directive without limits.memory_mb gets the configured
+                                * default: one untrusted run must not exhaust the node */
+                               .limits = { .memory_mb = l->has_memory_mb && l->memory_mb > 0
+                                                                ? l->memory_mb
+                                                                : d->cfg->bwrap.memory_mb,
+                                           .cpu_millicores = l->has_cpu ? l->cpu : 0 },
+                               .default_pids = d->cfg->bwrap.pids_limit,
+                               .tmp_dir = d->sandbox_tmp,
+                               .rootfs_path = d->cfg->bwrap.rootfs_path,
+                               .net = sp->cap_net,
+                               .fs = sp->cap_fs,
+                               .bwrap_path = d->bwrap_path,
+                               .helper_path = d->helper_path,
+                               .landlock_min_abi = 1,
+                               .repo_url = r->repo_url[0] ? r->repo_url : NULL,
+                               .drop_ids = d->sandbox_drop_ids,
+                               .uid = d->sandbox_uid,
+                               .gid = (gid_t)d->sandbox_uid };
+}
+
 /* Before `started` (so a failure takes the §5.2 rejection path): the proxy with the
  * directive's net capability (invalid → rejected), the egress report, the in-sandbox clone
  * decision, and nx_bwrap_prepare (cgroup with limits + pids, seccomp memfd, generated /etc,
@@ -826,31 +867,8 @@ static int bwrap_setup(nx_run *r, err_t *err)
                 ec.chunk_bytes = NX_EGRESS_LINE_MAX;
         if (nx_egress_report_new(&ec, &r->egress, err) < 0)
                 return err_wrap(err, "egress report");
-        const wire_limits *l = &sp->limits;
-        nx_bwrap_run in = { .directive_id = r->id,
-                            .command = sp->command,
-                            .shell = sp->shell,
-                            .facility_path = r->fac.path,
-                            .cwd = sp->cwd,
-                            .envp = r->senv,
-                            /* a directive without limits.memory_mb gets the configured
-                             * default: one untrusted run must not exhaust the node */
-                            .limits = { .memory_mb = l->has_memory_mb && l->memory_mb > 0
-                                                             ? l->memory_mb
-                                                             : d->cfg->bwrap.memory_mb,
-                                        .cpu_millicores = l->has_cpu ? l->cpu : 0 },
-                            .default_pids = d->cfg->bwrap.pids_limit,
-                            .tmp_dir = d->sandbox_tmp,
-                            .rootfs_path = d->cfg->bwrap.rootfs_path,
-                            .net = sp->cap_net,
-                            .fs = sp->cap_fs,
-                            .bwrap_path = d->bwrap_path,
-                            .helper_path = d->helper_path,
-                            .landlock_min_abi = 1,
-                            .repo_url = r->repo_url[0] ? r->repo_url : NULL,
-                            .drop_ids = d->sandbox_drop_ids,
-                            .uid = d->sandbox_uid,
-                            .gid = (gid_t)d->sandbox_uid };
+        nx_bwrap_run in;
+        bwrap_run_fill(r, &in);
         if (r->prepare_error[0])
                 return 0;   /* nothing will run; no sandbox needed */
         if (nx_bwrap_prepare(&in, &r->bp, err) < 0)

@@ -29,7 +29,8 @@
  * uid/gid NX_BWRAP_INNER_UID "sandbox". The facility root is chowned to that uid (files the
  * sandbox writes are owned by it on the host) and every bind source must be reachable by it
  * (work_dir is made 0711 by the daemon). A non-root nexusd runs bwrap as itself (the reference
- * model). The daemon's git diff reads those files as root with safe.directory=* (gitsafe).
+ * model). For this profile the end-of-run git diff runs in the same stack, as the sandbox uid
+ * (nx_git_diff_sandboxed); only the host profile's diff reads them from the gitsafe jail.
  *
  * Usage: nx_bwrap_prepare() → nx_spawn(&prep.req, ...) → nx_bwrap_after_spawn() →
  * nx_bwrap_child_pid() → nx_netns_listen_child(pid, spawned pid, ...) → proxy adopts it →
