@@ -128,10 +128,16 @@ static _Noreturn void child_main(const child_plan *p)
                 if (!keep)
                         (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
         }
-        /* ... and every fd above (the error pipe stays usable until exec) */
+        /* ... and every fd above (the error pipe stays usable until exec). CLOSE_RANGE_CLOEXEC
+         * needs Linux 5.11; before that, every possible fd is marked one by one (slow, but
+         * nothing of the daemon may reach the child: libcurl's sockets are not CLOEXEC). */
+        long cr = -1;
 #ifdef SYS_close_range
-        (void)syscall(SYS_close_range, (unsigned)p->max_target + 1, ~0U, 4U /* CLOEXEC */);
+        cr = syscall(SYS_close_range, (unsigned)p->max_target + 1, ~0U, 4U /* CLOEXEC */);
 #endif
+        if (cr < 0)
+                for (int fd = p->max_target + 1; fd < 65536; fd++)
+                        (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
 
         for (size_t i = 0; i < req->n_rlimits; i++) {
                 if (setrlimit((__rlimit_resource_t)req->rlimits[i].resource,
