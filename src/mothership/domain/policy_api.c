@@ -221,9 +221,8 @@ static void draft_apply(policy_draft *d, const json_t *body, json_t *details)
                         json_decref(d->sec[i]);
                         d->sec[i] = json_object();
                 } else if (mspol_validate_section(sections[i], v, why, sizeof(why)) < 0) {
+                        /* also refuses a non-object ("<section> must be an object") */
                         add_detail(details, "%s", why);
-                } else if (!json_is_object(v)) {
-                        add_detail(details, "%s must be an object", sections[i]);
                 } else {
                         json_decref(d->sec[i]);
                         d->sec[i] = json_deep_copy(v);
@@ -320,7 +319,7 @@ static int load_policy(ms_app *app, ms_http_req *req, const ms_user *caller, ms_
             ms_policy_get(app->store, caller->account_id, id, p, &err) < 0) {
                 if (err_is_set(&err) && strcmp(err.code, ERR_NOT_FOUND) != 0)
                         return api_store_error(req, &err);
-                return ms_http_respond_error(req, 404, "not_found", "policy not found");
+                return api_not_found(req, "policy");
         }
         return 0;
 }
@@ -507,12 +506,12 @@ int ms_h_policy_update(ms_http_req *req, void *vapp)
                 goto out;
         }
         if (!x.id || !uuid_is_valid(x.id)) {
-                st = ms_http_respond_error(req, 404, "not_found", "policy not found");
+                st = api_not_found(req, "policy");
                 goto out;
         }
         if (ms_store_tx(app->store, update_tx, &x, &err) < 0) {
                 if (x.missing)
-                        st = ms_http_respond_error(req, 404, "not_found", "policy not found");
+                        st = api_not_found(req, "policy");
                 else if (json_array_size(details))
                         st = validation_failed(req, details);
                 else

@@ -345,7 +345,7 @@ static int create_decide(ms_app *app, ms_http_req *req, const caller *c, ms_dire
                 goto out;
         }
         /* combined reasons: the policy's, then the command's (§3.3.2 step 3) */
-        if ((res.reasons && json_array_extend(reasons, res.reasons) < 0) ||
+        if (json_array_extend(reasons, res.reasons) < 0 ||
             json_array_extend(reasons, violations) < 0) {
                 st = respond_oom(req);
                 goto out;
@@ -353,9 +353,7 @@ static int create_decide(ms_app *app, ms_http_req *req, const caller *c, ms_dire
         int rank = verdict_rank(res.verdict);
         if (cv == MSPOL_CMD_NEEDS_APPROVAL && rank < 1)
                 rank = 1;
-        json_t *applied = res.policies_applied ? res.policies_applied : json_array();
-        if (!res.policies_applied)
-                res.policies_applied = applied;
+        json_t *applied = res.policies_applied;   /* set whenever mspol_resolve succeeds */
         if (rank == 2) {
                 payload = json_pack("{s:s, s:s, s:O, s:O}", "command", d->command,
                                     "sandbox_profile", d->sandbox_profile, "reasons", reasons,

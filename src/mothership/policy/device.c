@@ -47,7 +47,7 @@ bool mspol_dev_covers(const char *wide, const char *narrow)
                 return true;
         if (!is_wild(wide, &pl))
                 return false;
-        return strncmp(narrow, wide, pl) == 0 || strcmp(narrow, wide) == 0;
+        return strncmp(narrow, wide, pl) == 0;   /* narrow == wide included */
 }
 
 static bool contains(const json_t *arr, const char *s)

@@ -196,16 +196,12 @@ static json_t *paths(const json_t *x, const json_t *y)
                         const char *nx = lx.norm[i], *ny = ly.norm[j];
                         if (!ny)
                                 continue;
-                        /* strict descendant: "/" + "/" never prefixes a normalised path, so
-                         * a bare "/" covers nothing here (§6.2 quirk, kept: narrower) */
-                        size_t nyl = strlen(ny), nxl = strlen(nx);
-                        if (strcmp(nx, ny) == 0)
+                        /* equal, or a strict descendant: "/" + "/" never prefixes a
+                         * normalised path, so a bare "/" covers nothing but itself here
+                         * (§6.2 quirk, kept: narrower) */
+                        if (under_or_equal(nx, ny))
                                 rc = emit(out, &lx, i);
-                        else if (nxl > nyl && strncmp(nx, ny, nyl) == 0 && nx[nyl] == '/' &&
-                                 strcmp(ny, "/") != 0)
-                                rc = emit(out, &lx, i);
-                        else if (nyl > nxl && strncmp(ny, nx, nxl) == 0 && ny[nxl] == '/' &&
-                                 strcmp(nx, "/") != 0)
+                        else if (under_or_equal(ny, nx))
                                 rc = emit(out, &ly, j);
                 }
         }
@@ -223,9 +219,8 @@ json_t *mspol_fs_intersect(const json_t *a, const json_t *b)
         static const char *const keys[] = { "read", "write" };
         json_t *out = json_object();
         for (size_t k = 0; out && k < 2; k++) {
-                const json_t *xa = json_is_object(a) ? json_object_get(a, keys[k]) : NULL;
-                const json_t *xb = json_is_object(b) ? json_object_get(b, keys[k]) : NULL;
-                json_t *p = paths(xa, xb);
+                /* json_object_get is NULL for a non-object */
+                json_t *p = paths(json_object_get(a, keys[k]), json_object_get(b, keys[k]));
                 if (!p || json_object_set_new(out, keys[k], p) < 0) {
                         json_decref(out);
                         return NULL;
@@ -255,10 +250,8 @@ json_t *mspol_fs_evaluate(const json_t *requested, const json_t *policy)
         if (!violations || !out)
                 goto oom;
         for (size_t k = 0; k < 2; k++) {
-                const json_t *want = json_is_object(requested) ?
-                                             json_object_get(requested, keys[k]) : NULL;
-                const json_t *have = json_is_object(policy) ?
-                                             json_object_get(policy, keys[k]) : NULL;
+                const json_t *want = json_object_get(requested, keys[k]);
+                const json_t *have = json_object_get(policy, keys[k]);
                 size_t i;
                 json_t *e;
                 if (json_is_array(want)) {
