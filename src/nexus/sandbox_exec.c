@@ -26,7 +26,7 @@
 #include "proxy/proxy.h"
 #include "sandbox/bwrap.h"
 #include "sandbox/landlock.h"
-#include "sandbox/netns.h"
+#include "sandbox/rootfs.h"
 
 #define EXIT_SETUP 125
 #define PIPE_GRACE_MS 2000
@@ -365,6 +365,11 @@ static int resolve_env(const sx_opts *o, nx_config *cfg, bool have_cfg, sx_env *
         return 0;
 }
 
+static int adopt_listener(void *proxy, int fd, err_t *err)
+{
+        return nx_proxy_adopt_listener(proxy, fd, err);
+}
+
 static int start(sx *s, const sx_opts *o, const sx_env *e, const char *workspace, int run,
                  err_t *err)
 {
@@ -400,19 +405,8 @@ static int start(sx *s, const sx_opts *o, const sx_env *e, const char *workspace
         if (nx_bwrap_prepare(&in, &s->prep, err) < 0)
                 return -1;
         s->prep_ready = true;
-        if (nx_spawn(&s->prep.req, &s->child, err) < 0)
-                return err_wrap(err, "start bwrap");
-        nx_bwrap_after_spawn(&s->prep);
-        pid_t sp = 0;
-        int lfd = -1;
-        if (nx_bwrap_child_pid(&s->prep, NX_BWRAP_INFO_TIMEOUT_MS, &sp, err) < 0)
-                return -1;
-        if (nx_netns_listen_child(sp, s->child.pid, NX_EGRESS_HOST, NX_EGRESS_PORT, &lfd, err) < 0)
-                return -1;
-        if (nx_proxy_adopt_listener(s->proxy, lfd, err) < 0)
-                return err_wrap(err, "proxy");
-        /* the command starts only now that the proxy listens (contract step 4) */
-        if (nx_bwrap_release(&s->prep, err) < 0)
+        /* the command starts only once the proxy listens (contract step 4) */
+        if (nx_bwrap_start(&s->prep, &s->child, adopt_listener, s->proxy, err) < 0)
                 return -1;
         for (int i = 0; i < 2; i++) {
                 uv_pipe_init(s->loop, &s->pipes[i], 0);
@@ -592,8 +586,9 @@ out:
                 fclose(audit);
         free(buf);
         (void)uv_loop_close(uv_default_loop());
-        if (tmp_ws)
-                nx_bwrap_remove_tree(workspace);
+        err_t rerr = ERR_INIT;
+        if (tmp_ws && nx_rootfs_remove_tree(workspace, &rerr) < 0)
+                fprintf(stderr, "nexusd sandbox exec: %s\n", rerr.msg);
         nx_bwrap_etc_shared_release();
         nx_config_free(&cfg);
         return rc;

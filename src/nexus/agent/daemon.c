@@ -22,6 +22,7 @@
 #include "sandbox/bwrap.h"
 #include "sandbox/host.h"
 #include "sandbox/landlock.h"
+#include "sandbox/rootfs.h"
 
 /* ---------------------------------------------------------------- retries (§4.7) ----- */
 
@@ -494,8 +495,11 @@ static int sandbox_tmp_dir(nx_daemon *d, err_t *err)
                 if (strncmp(de->d_name, "nexus-etc-", 10) != 0)
                         continue;
                 char p[4300];
-                if (str_printf(p, sizeof(p), "%s/%s", d->sandbox_tmp, de->d_name) >= 0)
-                        nx_bwrap_remove_tree(p);
+                err_t rerr = ERR_INIT;
+                if (str_printf(p, sizeof(p), "%s/%s", d->sandbox_tmp, de->d_name) >= 0 &&
+                    nx_rootfs_remove_tree(p, &rerr) < 0)
+                        log_warn("cannot remove a stale generated /etc", LOG_STR("path", p),
+                                 LOG_ERR(&rerr));
         }
         closedir(dir);
         return 0;

@@ -9,6 +9,7 @@
 #include "core/buf.h"
 #include "core/cleanup.h"
 #include "core/json.h"
+#include "core/str.h"
 
 struct nx_egress_chunk_node {
         struct nx_egress_chunk_node *next;
@@ -161,10 +162,10 @@ void nx_egress_report_finish(nx_egress_report *r)
         r->finished = true;
         if (r->dropped > 0) {
                 char line[96];
-                int n = snprintf(line, sizeof(line), "{\"truncated\":true,\"dropped\":%llu}\n",
-                                 (unsigned long long)r->dropped);
+                int n = str_printf(line, sizeof(line), "{\"truncated\":true,\"dropped\":%llu}\n",
+                                   (unsigned long long)r->dropped);
                 err_t e = ERR_INIT;
-                if (n > 0 && (size_t)n < sizeof(line) && add_line(r, line, (size_t)n, &e) == 0) {
+                if (n > 0 && add_line(r, line, (size_t)n, &e) == 0) {
                         r->open_truncated = true;
                         r->bytes += (size_t)n;
                 }
@@ -219,14 +220,12 @@ void nx_egress_report_chunk_requeue(nx_egress_report *r, nx_egress_chunk *c)
         if (!c || !c->node_)
                 return;
         struct nx_egress_chunk_node *n = c->node_;
-        if (!out_unlink(r, n)) {
-                memset(c, 0, sizeof(*c));
-                return;
+        if (out_unlink(r, n)) {
+                n->next = r->head;
+                r->head = n;
+                if (!r->tail)
+                        r->tail = n;
         }
-        n->next = r->head;
-        r->head = n;
-        if (!r->tail)
-                r->tail = n;
         memset(c, 0, sizeof(*c));
 }
 

@@ -81,7 +81,7 @@ static void append_tail(nx_git_result *r, const char *data, size_t n)
 /* The diff's environment: git_env plus the repository pinned to /workspace/.git. A planted
  * .git/commondir (worktree layout) would otherwise make git read its config — hooks,
  * fsmonitor, filter drivers — from another directory than the clean config bound over
- * /workspace/.git/config (D15). */
+ * /workspace/.git/config (D15). PATH and HOME stay first: git_sandbox_env skips them. */
 static const char *const git_diff_env[] = {
         "PATH=/usr/bin:/bin",
         "HOME=/tmp",
@@ -405,26 +405,10 @@ int nx_git_diff(const char *bwrap_path, const char *facility_path, size_t max_by
 
 /* ---------------------------------------------------------------- untrusted (D15) ---- */
 
-/* The diff's environment inside the directive's sandbox: git_diff_env without PATH and
- * HOME, which nx_bwrap_sandbox_env sets (the sandbox's PATH, HOME=/workspace). */
-static const char *const git_sandbox_env[] = {
-        "LANG=C.UTF-8",
-        "LC_ALL=C.UTF-8",
-        "GIT_CONFIG_NOSYSTEM=1",
-        "GIT_CONFIG_GLOBAL=/dev/null",
-        "GIT_TERMINAL_PROMPT=0",
-        "GIT_ASKPASS=true",
-        "SSH_ASKPASS=true",
-        "GIT_PROTOCOL_FROM_USER=0",
-        "GIT_ALLOW_PROTOCOL=http:https:ssh:git",
-        "GIT_PAGER=cat",
-        "GIT_OPTIONAL_LOCKS=0",
-        "GIT_DIR=/workspace/.git",
-        "GIT_COMMON_DIR=/workspace/.git",
-        "GIT_WORK_TREE=/workspace",
-        "GIT_ATTR_NOSYSTEM=1",
-        NULL,
-};
+/* The diff's environment inside the directive's sandbox: git_diff_env without its first two
+ * entries, PATH and HOME, which nx_bwrap_sandbox_env sets (the sandbox's PATH,
+ * HOME=/workspace). */
+static const char *const *const git_sandbox_env = git_diff_env + 2;
 
 /* Reads the sandbox's stdout (capped) and stderr (tail) until both close or the deadline;
  * at the deadline the whole cgroup is killed (a repository filter or fsmonitor that never
@@ -530,18 +514,8 @@ int nx_git_diff_sandboxed(const struct nx_bwrap_run *base, size_t max_bytes, int
                 return err_wrap(err, "git diff: sandbox setup failed");
         nx_child c = NX_CHILD_INIT;
         int rc = -1;
-        pid_t sp = 0;
-        err_t ign = ERR_INIT;
-        if (nx_spawn(&prep.req, &c, err) < 0) {
-                err_wrap(err, "git diff: start bwrap");
-                goto out;
-        }
-        nx_bwrap_after_spawn(&prep);
-        if (nx_bwrap_child_pid(&prep, NX_BWRAP_INFO_TIMEOUT_MS, &sp, err) < 0 ||
-            nx_bwrap_release(&prep, err) < 0) {
-                (void)nx_child_kill_tree(&c, prep.cgroup, SIGKILL, &ign);
-                (void)nx_child_reap(&c, true, &ign);
-                err_wrap(err, "git diff: sandbox setup failed");
+        if (nx_bwrap_start(&prep, &c, NULL, NULL, err) < 0) {   /* no listener: no network */
+                err_wrap(err, "git diff");
                 goto out;
         }
         sandbox_collect(&c, prep.cgroup, timeout_ms, max_bytes, res);

@@ -43,7 +43,6 @@
 #include "proxy/proxy.h"
 #include "sandbox/bwrap.h"
 #include "sandbox/host.h"
-#include "sandbox/netns.h"
 #include "sandbox/proctree.h"
 
 extern char **environ;
@@ -879,29 +878,19 @@ static int bwrap_setup(nx_run *r, err_t *err)
         return 0;
 }
 
-/* Spawn → sandbox pid from --info-fd → proxy listener inside its netns → the proxy adopts
- * it → the command is released (contract step 4). Any failure kills what started. */
+static int adopt_listener(void *proxy, int fd, err_t *err)
+{
+        return nx_proxy_adopt_listener(proxy, fd, err);
+}
+
+/* The sandbox with its proxy listener inside its netns (contract step 4); nx_bwrap_start
+ * kills what started on failure. */
 static int spawn_bwrap(nx_run *r, err_t *err)
 {
         if (!r->bp_ready)
                 return err_set(err, "sandbox was not prepared");
-        if (nx_spawn(&r->bp.req, &r->child, err) < 0)
-                return err_wrap(err, "start bwrap");
-        nx_bwrap_after_spawn(&r->bp);
-        pid_t sp = 0;
-        int lfd = -1;
-        /* bwrap writes the pid right after clone: a short bounded wait on the loop */
-        if (nx_bwrap_child_pid(&r->bp, NX_BWRAP_INFO_TIMEOUT_MS, &sp, err) < 0 ||
-            nx_netns_listen_child(sp, r->child.pid, NX_EGRESS_HOST, NX_EGRESS_PORT, &lfd,
-                                  err) < 0 ||
-            nx_proxy_adopt_listener(r->proxy, lfd, err) < 0 ||
-            nx_bwrap_release(&r->bp, err) < 0) {
-                err_t kerr = ERR_INIT;
-                nx_child_kill_tree(&r->child, r->bp.cgroup, SIGKILL, &kerr);
-                (void)nx_child_reap(&r->child, true, &kerr);
-                nx_child_close(&r->child);
-                return err_wrap(err, "sandbox setup failed");
-        }
+        if (nx_bwrap_start(&r->bp, &r->child, adopt_listener, r->proxy, err) < 0)
+                return -1;
         uv_timer_start(&r->t_egress, egress_tick, 1000, 1000);
         return watch_child(r, err);
 }

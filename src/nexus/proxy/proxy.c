@@ -352,15 +352,15 @@ static const char *status_text(int code)
 static void http_error(nx_conn *c, int code, const char *body, net_reason reason)
 {
         size_t blen = strlen(body) + 1;
-        int n = snprintf(c->resp, sizeof(c->resp),
-                         "HTTP/1.1 %d %s\r\n"
-                         "Content-Type: text/plain; charset=utf-8\r\n"
-                         "X-Content-Type-Options: nosniff\r\n"
-                         "X-Proxy-Error: %s\r\n"
-                         "Content-Length: %zu\r\n"
-                         "Connection: close\r\n\r\n%s\n",
-                         code, status_text(code), net_reason_name(reason), blen, body);
-        if (n < 0 || (size_t)n >= sizeof(c->resp)) {
+        int n = str_printf(c->resp, sizeof(c->resp),
+                           "HTTP/1.1 %d %s\r\n"
+                           "Content-Type: text/plain; charset=utf-8\r\n"
+                           "X-Content-Type-Options: nosniff\r\n"
+                           "X-Proxy-Error: %s\r\n"
+                           "Content-Length: %zu\r\n"
+                           "Connection: close\r\n\r\n%s\n",
+                           code, status_text(code), net_reason_name(reason), blen, body);
+        if (n < 0) {
                 conn_close(c);
                 return;
         }
@@ -635,19 +635,18 @@ static void on_connected(uv_connect_t *req, int status)
         }
         uv_tcp_nodelay(&c->up, 1);
         audit(c->p, c->host, c->port, c->resolved_ip, NET_REASON_OK, c->method);
+        /* the success answer of the tunnel methods (an absolute-form request has none) */
+        size_t rlen = 0;
         if (c->method == M_CONNECT) {
                 static const char ok[] = "HTTP/1.1 200 Connection Established\r\n\r\n";
                 memcpy(c->resp, ok, sizeof(ok) - 1);
-                uv_buf_t b = uv_buf_init(c->resp, sizeof(ok) - 1);
-                c->wreq_resp.data = c;
-                if (uv_write(&c->wreq_resp, (uv_stream_t *)&c->client, &b, 1,
-                             on_pend_written) < 0) {
-                        conn_close(c);
-                        return;
-                }
+                rlen = sizeof(ok) - 1;
         } else if (c->method == M_SOCKS5) {
                 nx_socks5_reply(NX_SOCKS5_REP_OK, (uint8_t *)c->resp);
-                uv_buf_t b = uv_buf_init(c->resp, NX_SOCKS5_REPLY_LEN);
+                rlen = NX_SOCKS5_REPLY_LEN;
+        }
+        if (rlen > 0) {
+                uv_buf_t b = uv_buf_init(c->resp, (unsigned)rlen);
                 c->wreq_resp.data = c;
                 if (uv_write(&c->wreq_resp, (uv_stream_t *)&c->client, &b, 1,
                              on_pend_written) < 0) {
@@ -707,7 +706,6 @@ static void sa_text(const struct sockaddr *sa, char *out, size_t outsz)
                 out[0] = '\0';
 }
 
-/* §7.8 with D14: classify EVERY answer; skip denied ones; dial the first allowed one. */
 /* sa as an IPv6 address (IPv4 → ::ffff:a.b.c.d); false for other families. */
 static bool sa_as_v6(const struct sockaddr *sa, struct in6_addr *out)
 {
@@ -752,6 +750,7 @@ static bool destination_denied(const nx_proxy *p, const struct sockaddr *sa)
         return addr_is_denied(addr_classify_sockaddr(sa, sa_len(sa))) || is_node_address(p, sa);
 }
 
+/* §7.8 with D14: classify EVERY answer; skip denied ones; dial the first allowed one. */
 static void conn_pick(nx_conn *c, const struct sockaddr *const *addrs, size_t n)
 {
         c->resolved_ip[0] = '\0';
@@ -973,8 +972,9 @@ static bool host_eq(const char *a, size_t an, const char *b, size_t bn)
 /* Sets c->host from untrusted bytes for an audit record (truncated, never overflowing). */
 static void set_raw_host(nx_conn *c, const char *s, size_t n)
 {
-        (void)str_copyn(c->host, sizeof(c->host), s, n < sizeof(c->host) - 1 ? n : sizeof(c->host) - 1);
-        /* an embedded NUL simply ends the text early */
+        /* a longer name keeps its prefix (str_copyn fails but fills c->host); an embedded NUL
+         * simply ends the text early */
+        (void)str_copyn(c->host, sizeof(c->host), s, n);
 }
 
 static void http_invalid(nx_conn *c, int code, const char *body)

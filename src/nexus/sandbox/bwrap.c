@@ -25,6 +25,7 @@
 #include "core/str.h"
 #include "sandbox/landlock.h"
 #include "sandbox/netns.h"
+#include "sandbox/rootfs.h"
 #include "sandbox/seccomp.h"
 
 /* ---------------------------------------------------------------- cwd and env ------- */
@@ -477,7 +478,6 @@ static int mkdirs_at(int dfd, const char *rel, err_t *err)
         return 0;
 }
 
-static void remove_tree_at(int parent, const char *name, int depth);
 
 /* The generated files: name and content (static for every run and every directive). */
 typedef struct etc_file {
@@ -601,6 +601,14 @@ int nx_bwrap_verify_etc(const char *dir, err_t *err)
  * Every reuse verifies it first (nx_bwrap_verify_etc, no link followed); anything unexpected
  * (tmp cleaner, tampering) → it is removed and made again. Removed at exit by the process
  * that made it. Guarded by a mutex (prepare may run off the loop thread). */
+/* Our own temporary trees (generated /etc, per-run temp dir): best effort, logged. */
+static void remove_quietly(const char *path)
+{
+        err_t err = ERR_INIT;
+        if (nx_rootfs_remove_tree(path, &err) < 0)
+                log_warn("cannot remove a temporary tree", LOG_STR("path", path), LOG_ERR(&err));
+}
+
 static pthread_mutex_t etc_mu = PTHREAD_MUTEX_INITIALIZER;
 static char etc_top[PATH_MAX];      /* "" until made */
 static char etc_parent[PATH_MAX];
@@ -610,7 +618,7 @@ static bool etc_atexit;
 static void etc_shared_remove_locked(void)
 {
         if (etc_top[0] && etc_owner == getpid())
-                remove_tree_at(AT_FDCWD, etc_top, 0);
+                remove_quietly(etc_top);
         etc_top[0] = '\0';
 }
 
@@ -642,7 +650,7 @@ static int etc_create_locked(const char *parent, err_t *err)
         else if (nx_bwrap_write_etc(etc, err) == 0)
                 rc = 0;
         if (rc < 0) {
-                remove_tree_at(AT_FDCWD, top, 0);
+                remove_quietly(top);
                 return -1;
         }
         str_copy(etc_top, sizeof(etc_top), top);
@@ -685,31 +693,6 @@ int nx_bwrap_etc_shared(const char *parent, char *out, size_t outsz, err_t *err)
                 rc = err_set(err, "generated /etc path too long");
         pthread_mutex_unlock(&etc_mu);
         return rc;
-}
-
-/* Removes dir and everything beneath it without following symlinks (bounded depth). */
-static void remove_tree_at(int parent, const char *name, int depth)
-{
-        if (depth > 64)
-                return;
-        int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd >= 0) {
-                DIR *d = fdopendir(fd);
-                if (!d) {
-                        close(fd);
-                } else {
-                        struct dirent *de;
-                        while ((de = readdir(d))) {
-                                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                                        continue;
-                                if (unlinkat(dirfd(d), de->d_name, 0) < 0 && errno == EISDIR)
-                                        remove_tree_at(dirfd(d), de->d_name, depth + 1);
-                        }
-                        closedir(d);
-                }
-        }
-        if (unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno == ENOTDIR)
-                (void)unlinkat(parent, name, 0);
 }
 
 static int chown_dir(int dfd, const char *path, uid_t uid, gid_t gid, int depth, err_t *err)
@@ -761,12 +744,6 @@ int nx_bwrap_chown_tree(const char *path, uid_t uid, gid_t gid, err_t *err)
         if ((st.st_uid != uid || st.st_gid != gid) && fchown(fd, uid, gid) < 0)
                 return err_errno(err, errno, "chown %s to %u", path, (unsigned)uid);
         return chown_dir(fd, path, uid, gid, 0, err);
-}
-
-void nx_bwrap_remove_tree(const char *path)
-{
-        if (path && *path)
-                remove_tree_at(AT_FDCWD, path, 0);
 }
 
 int nx_bwrap_check_reachable(const char *path, uid_t uid, gid_t gid, err_t *err)
@@ -1001,6 +978,29 @@ int nx_bwrap_release(nx_bwrap_prepared *p, err_t *err)
         return 0;
 }
 
+int nx_bwrap_start(nx_bwrap_prepared *p, nx_child *c, nx_bwrap_adopt_fn adopt, void *ud,
+                   err_t *err)
+{
+        if (nx_spawn(&p->req, c, err) < 0)
+                return err_wrap(err, "start bwrap");
+        nx_bwrap_after_spawn(p);
+        pid_t sp = 0;
+        int lfd = -1;
+        /* bwrap writes the pid right after clone: a short bounded wait */
+        if (nx_bwrap_child_pid(p, NX_BWRAP_INFO_TIMEOUT_MS, &sp, err) < 0 ||
+            (adopt && (nx_netns_listen_child(sp, c->pid, NX_EGRESS_HOST, NX_EGRESS_PORT, &lfd,
+                                             err) < 0 ||
+                       adopt(ud, lfd, err) < 0)) ||
+            nx_bwrap_release(p, err) < 0) {
+                err_t kerr = ERR_INIT;
+                (void)nx_child_kill_tree(c, p->cgroup, SIGKILL, &kerr);
+                (void)nx_child_reap(c, true, &kerr);
+                nx_child_close(c);
+                return err_wrap(err, "sandbox setup failed");
+        }
+        return 0;
+}
+
 int nx_bwrap_prepared_free(nx_bwrap_prepared *p, err_t *err)
 {
         int rc = nx_cgroup_destroy(&p->cgroup, err);
@@ -1010,7 +1010,7 @@ int nx_bwrap_prepared_free(nx_bwrap_prepared *p, err_t *err)
         close_fd(&p->block_rd);
         close_fd(&p->block_wr);
         if (p->tmp_dir[0]) {
-                remove_tree_at(AT_FDCWD, p->tmp_dir, 0);
+                remove_quietly(p->tmp_dir);
                 p->tmp_dir[0] = '\0';
         }
         nx_bwrap_argv_free(p->argv);

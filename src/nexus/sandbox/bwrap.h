@@ -32,9 +32,9 @@
  * model). For this profile the end-of-run git diff runs in the same stack, as the sandbox uid
  * (nx_git_diff_sandboxed); only the host profile's diff reads them from the gitsafe jail.
  *
- * Usage: nx_bwrap_prepare() → nx_spawn(&prep.req, ...) → nx_bwrap_after_spawn() →
- * nx_bwrap_child_pid() → nx_netns_listen_child(pid, spawned pid, ...) → proxy adopts it →
- * nx_bwrap_release() → loop reads pipes / polls the pidfd → nx_child_kill_tree(&child,
+ * Usage: nx_bwrap_prepare() → nx_bwrap_start() (nx_spawn, nx_bwrap_after_spawn,
+ * nx_bwrap_child_pid, nx_netns_listen_child → the proxy adopts it, nx_bwrap_release)
+ * → loop reads pipes / polls the pidfd → nx_child_kill_tree(&child,
  * prep.cgroup, SIGKILL) on deadline/cancel → reap → nx_run_outcome() → nx_bwrap_prepared_free().
  * Not thread-safe per object; no global state. */
 #pragma once
@@ -189,9 +189,6 @@ int nx_bwrap_check_reachable(const char *path, uid_t uid, gid_t gid, err_t *err)
  * writes is owned by uid on the host. */
 int nx_bwrap_chown_tree(const char *path, uid_t uid, gid_t gid, err_t *err);
 
-/* Removes path and everything beneath it without following symlinks (a sandbox-written
- * tree: `sandbox exec`'s temporary workspace). Best effort. */
-void nx_bwrap_remove_tree(const char *path);
 
 /* Closes the descriptors that now live in bwrap (seccomp, info write end, block read end). */
 void nx_bwrap_after_spawn(nx_bwrap_prepared *p);
@@ -202,6 +199,17 @@ int nx_bwrap_child_pid(nx_bwrap_prepared *p, int timeout_ms, pid_t *pid, err_t *
 
 /* Lets the command start (one byte to --block-fd), then closes the write end. */
 int nx_bwrap_release(nx_bwrap_prepared *p, err_t *err);
+
+/* Takes ownership of the listener fd (closes it on failure too). */
+typedef int (*nx_bwrap_adopt_fn)(void *ud, int listen_fd, err_t *err);
+
+/* Spawns the prepared sandbox into c and lets its command start: nx_spawn → after_spawn →
+ * the sandbox pid from --info-fd → with adopt, a listener on NX_EGRESS_HOST:NX_EGRESS_PORT
+ * inside the sandbox's netns handed to adopt → nx_bwrap_release (the command starts only
+ * once the proxy listens). adopt NULL: no listener (nothing in the empty netns gets out). A
+ * failure after the spawn kills the tree, reaps it and closes c's fds. */
+int nx_bwrap_start(nx_bwrap_prepared *p, nx_child *c, nx_bwrap_adopt_fn adopt, void *ud,
+                   err_t *err);
 
 /* Kills whatever is still in the cgroup, removes it, closes fds, removes the generated /etc
  * and frees argv. Idempotent. -1 with err when the cgroup could not be removed. */

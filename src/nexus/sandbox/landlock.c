@@ -14,6 +14,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "core/cleanup.h"
+
 #ifndef SYS_landlock_create_ruleset
 #define SYS_landlock_create_ruleset 444
 #endif
@@ -135,7 +137,7 @@ static int add_path_rule(int ruleset_fd, const nx_landlock_rule *r, int abi, err
         /* A writable grant never follows a symlink: a link planted in the workspace by an
          * earlier run (out -> /workspace) would otherwise widen a writable root to its
          * target. Read-only and device grants may follow links (system trees use them). */
-        int fd;
+        _cleanup_close_ int fd = -1;
         if (r->access == NX_LANDLOCK_RW) {
                 struct open_how how = { .flags = O_PATH | O_CLOEXEC,
                                         .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
@@ -152,24 +154,16 @@ static int add_path_rule(int ruleset_fd, const nx_landlock_rule *r, int abi, err
                 return err_errno(err, errno, "landlock: open \"%s\"", r->path);
         }
         struct stat st;
-        if (fstat(fd, &st) < 0) {
-                int e = errno;
-                close(fd);
-                return err_errno(err, e, "landlock: stat \"%s\"", r->path);
-        }
+        if (fstat(fd, &st) < 0)
+                return err_errno(err, errno, "landlock: stat \"%s\"", r->path);
         uint64_t rights = nx_landlock_fs_rights(r->access, abi);
         if (!S_ISDIR(st.st_mode))
                 rights &= NXLL_FS_FILE_RIGHTS;
-        if (rights == 0) {
-                close(fd);
+        if (rights == 0)
                 return 0;
-        }
         struct nxll_path_beneath_attr attr = { .allowed_access = rights, .parent_fd = fd };
-        long rc = syscall(SYS_landlock_add_rule, ruleset_fd, NXLL_RULE_PATH_BENEATH, &attr, 0);
-        int e = errno;
-        close(fd);
-        if (rc < 0)
-                return err_errno(err, e, "landlock: add rule for \"%s\"", r->path);
+        if (syscall(SYS_landlock_add_rule, ruleset_fd, NXLL_RULE_PATH_BENEATH, &attr, 0) < 0)
+                return err_errno(err, errno, "landlock: add rule for \"%s\"", r->path);
         return 1;
 }
 
@@ -201,17 +195,16 @@ int nx_landlock_apply(const nx_landlock_spec *spec, nx_landlock_result *out, err
 
         /* The whole struct is passed on every ABI: the kernel accepts a longer struct than it
          * knows when the unknown tail is zero, which is the case for fields of later ABIs. */
-        int ruleset_fd = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
+        _cleanup_close_ int ruleset_fd = (int)syscall(SYS_landlock_create_ruleset, &attr,
+                                                      sizeof(attr), 0);
         if (ruleset_fd < 0)
                 return err_errno(err, errno, "landlock: create ruleset (ABI %d)", res.abi);
 
         if (attr.handled_access_fs) {
                 for (size_t i = 0; i < spec->n_rules; i++) {
                         int r = add_path_rule(ruleset_fd, &spec->rules[i], res.abi, err);
-                        if (r < 0) {
-                                close(ruleset_fd);
+                        if (r < 0)
                                 return -1;
-                        }
                         res.rules_added += (size_t)r;
                 }
         }
@@ -222,27 +215,17 @@ int nx_landlock_apply(const nx_landlock_spec *spec, nx_landlock_result *out, err
                                 .port = spec->connect_ports[i],
                         };
                         if (syscall(SYS_landlock_add_rule, ruleset_fd, NXLL_RULE_NET_PORT, &np,
-                                    0) < 0) {
-                                int e = errno;
-                                close(ruleset_fd);
-                                return err_errno(err, e, "landlock: allow connect to port %u",
+                                    0) < 0)
+                                return err_errno(err, errno, "landlock: allow connect to port %u",
                                                  (unsigned)spec->connect_ports[i]);
-                        }
                 }
         }
         /* Required for restrict_self without CAP_SYS_ADMIN; also what keeps a setuid binary
          * from shedding the domain. */
-        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
-                int e = errno;
-                close(ruleset_fd);
-                return err_errno(err, e, "landlock: set no_new_privs");
-        }
-        if (syscall(SYS_landlock_restrict_self, ruleset_fd, 0) < 0) {
-                int e = errno;
-                close(ruleset_fd);
-                return err_errno(err, e, "landlock: restrict self");
-        }
-        close(ruleset_fd);
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                return err_errno(err, errno, "landlock: set no_new_privs");
+        if (syscall(SYS_landlock_restrict_self, ruleset_fd, 0) < 0)
+                return err_errno(err, errno, "landlock: restrict self");
         res.applied = true;
         res.handled_fs = attr.handled_access_fs;
         res.handled_net = attr.handled_access_net;

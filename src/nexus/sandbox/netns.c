@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/cleanup.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
 
@@ -93,21 +94,14 @@ static int open_target(pid_t pid, pid_t expect_ppid, bool *is_pidfd, err_t *err)
 #define NETNS_FIRST_WAIT_NS (50 * 1000)
 #define NETNS_MAX_WAIT_NS (4 * 1000 * 1000)
 
-static int64_t mono_ns(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static int bind_when_up(int fd, const struct sockaddr *sa, socklen_t len)
 {
-        int64_t deadline = mono_ns() + (int64_t)NETNS_ADDR_WAIT_MS * 1000000;
+        int64_t deadline = clock_mono_ms() + NETNS_ADDR_WAIT_MS;
         long step = NETNS_FIRST_WAIT_NS;
         for (;;) {
                 if (bind(fd, sa, len) == 0)
                         return 0;
-                if (errno != EADDRNOTAVAIL || mono_ns() >= deadline)
+                if (errno != EADDRNOTAVAIL || clock_mono_ms() >= deadline)
                         return -1;
                 struct timespec ts = { 0, step };
                 while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
